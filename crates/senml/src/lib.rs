@@ -5,145 +5,88 @@
 //! - [`Pack::from_json`], [`Pack::from_cbor`]: decode, with errors naming record and field;
 //! - [`Pack::resolve`]: apply base fields and make times absolute against a given `now`;
 //! - [`Resolved`]: one self-contained record (a "reading" in Steward's words).
+//!
+//! # Layout
+//!
+//! - `record.rs`: the wire data model: [`Pack`], [`Record`], [`Value`], [`Label`],
+//!   decoding [`Limits`];
+//! - `de.rs`: the streaming serde visitors both formats share (records are read
+//!   straight from the input, one at a time, within [`Limits`]);
+//! - `json.rs`, `cbor.rs`: the two representations (RFC 8428 §5, §6);
+//! - `ser.rs`: encoding for both;
+//! - `resolve.rs`: [`Resolver`] and [`Resolved`] (RFC 8428 §4.5, §4.6);
+//! - [`units`]: the units registry and RFC 8798 secondary units with conversion;
+//! - `error.rs`: [`Error`], which always names the record index and field.
+//!
+//! XML and EXI (RFC 8428 §7, §8) are not implemented: no device Steward targets
+//! sends them.
 
-use serde::{Deserialize, Serialize};
+mod cbor;
+mod de;
+mod error;
+mod json;
+mod record;
+mod resolve;
+mod ser;
+pub mod units;
 
-/// What went wrong while decoding or resolving a pack.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("not a SenML JSON pack: {0}")]
-    Json(String),
-    #[error("not a SenML CBOR pack: {0}")]
-    Cbor(String),
-    #[error("record {index}: field `{field}`: {reason}")]
-    Field {
-        index: usize,
-        field: &'static str,
-        reason: String,
-    },
-}
-
-/// A decoded, unresolved SenML pack.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Pack {
-    pub records: Vec<Record>,
-}
-
-/// One SenML record as it appears on the wire (RFC 8428 §4).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Record {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bn: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bt: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bu: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bv: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bs: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bver: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub n: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub u: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub v: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub vs: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub vb: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub vd: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub s: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub t: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ut: Option<f64>,
-}
-
-/// The value of a resolved record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Value {
-    Number(f64),
-    String(String),
-    Bool(bool),
-    /// Raw bytes (the `vd` field, base64url in JSON).
-    Data(Vec<u8>),
-}
-
-/// A resolved record: every base field applied, time absolute (seconds since the epoch).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Resolved {
-    pub name: String,
-    pub unit: Option<String>,
-    pub value: Option<Value>,
-    pub sum: Option<f64>,
-    pub time: f64,
-    pub update_time: Option<f64>,
-}
+pub use error::Error;
+pub use record::{Extension, Label, Limits, Pack, Record, Value};
+pub use resolve::{RELATIVE_TIME_LIMIT, Resolved, Resolver, SENML_VERSION, check_name};
+pub use units::UnitStatus;
 
 impl Pack {
-    /// Decode a JSON pack (`application/senml+json`).
+    /// Decode a JSON pack (`application/senml+json`) within the default [`Limits`].
     pub fn from_json(bytes: &[u8]) -> Result<Pack, Error> {
-        serde_json::from_slice(bytes).map_err(|e| Error::Json(e.to_string()))
+        Pack::from_json_with(bytes, Limits::default())
     }
 
-    /// Decode a CBOR pack (`application/senml+cbor`, labels of RFC 8428 §6).
-    pub fn from_cbor(_bytes: &[u8]) -> Result<Pack, Error> {
-        Err(Error::Cbor("CBOR decoding is not built yet".into()))
+    /// Decode a JSON pack within the given limits.
+    pub fn from_json_with(bytes: &[u8], limits: Limits) -> Result<Pack, Error> {
+        json::decode(bytes, limits).map(|records| Pack { records })
+    }
+
+    /// Decode a CBOR pack (`application/senml+cbor`, labels of RFC 8428 §6) within
+    /// the default [`Limits`].
+    pub fn from_cbor(bytes: &[u8]) -> Result<Pack, Error> {
+        Pack::from_cbor_with(bytes, Limits::default())
+    }
+
+    /// Decode a CBOR pack within the given limits.
+    pub fn from_cbor_with(bytes: &[u8], limits: Limits) -> Result<Pack, Error> {
+        cbor::decode(bytes, limits).map(|records| Pack { records })
+    }
+
+    /// Encode as JSON (`vd` as unpadded base64url, RFC 8428 §5).
+    pub fn to_json(&self) -> Result<Vec<u8>, Error> {
+        json::encode(&self.records)
+    }
+
+    /// Encode as CBOR (integer labels, `vd` as a byte string, RFC 8428 §6).
+    pub fn to_cbor(&self) -> Result<Vec<u8>, Error> {
+        cbor::encode(&self.records)
     }
 
     /// Resolve the pack (RFC 8428 §4.6) against `now` (seconds since the epoch).
+    /// Records that only carry base fields yield no reading; order is kept.
     pub fn resolve(&self, now: f64) -> Result<Vec<Resolved>, Error> {
-        let (mut bn, mut bt, mut bu, mut bv, mut bs) = (String::new(), 0.0, None, None, None);
+        let mut resolver = Resolver::new(now);
         let mut out = Vec::with_capacity(self.records.len());
         for (index, r) in self.records.iter().enumerate() {
-            if let Some(x) = &r.bn {
-                bn = x.clone();
+            if let Some(resolved) = resolver.push(index, r)? {
+                out.push(resolved);
             }
-            if let Some(x) = r.bt {
-                bt = x;
-            }
-            if let Some(x) = &r.bu {
-                bu = Some(x.clone());
-            }
-            if let Some(x) = r.bv {
-                bv = Some(x);
-            }
-            if let Some(x) = r.bs {
-                bs = Some(x);
-            }
-            let name = format!("{bn}{}", r.n.as_deref().unwrap_or(""));
-            if name.is_empty() {
-                return Err(Error::Field { index, field: "n", reason: "empty name".into() });
-            }
-            let value = match (r.v, &r.vs, r.vb, &r.vd) {
-                (Some(v), None, None, None) => Some(Value::Number(v + bv.unwrap_or(0.0))),
-                (None, Some(s), None, None) => Some(Value::String(s.clone())),
-                (None, None, Some(b), None) => Some(Value::Bool(b)),
-                (None, None, None, Some(d)) => Some(Value::Data(d.clone().into_bytes())),
-                (None, None, None, None) => bv.map(Value::Number),
-                _ => {
-                    return Err(Error::Field { index, field: "v", reason: "more than one value".into() });
-                }
-            };
-            let t = bt + r.t.unwrap_or(0.0);
-            let time = if t < 268_435_456.0 { now + t } else { t };
-            out.push(Resolved {
-                name,
-                unit: r.u.clone().or_else(|| bu.clone()),
-                value,
-                sum: r.s.map(|s| s + bs.unwrap_or(0.0)).or(bs),
-                time,
-                update_time: r.ut,
-            });
         }
         Ok(out)
     }
+
+    /// A pack of resolved records (absolute times, no base fields), ready to encode.
+    pub fn from_resolved(records: &[Resolved]) -> Pack {
+        Pack {
+            records: records.iter().map(Record::from).collect(),
+        }
+    }
 }
+
+#[cfg(test)]
+mod tests;
