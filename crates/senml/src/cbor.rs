@@ -39,14 +39,13 @@ impl<'de> Deserialize<'de> for CborPack {
 pub(crate) fn decode(bytes: &[u8], limits: Limits) -> Result<Vec<Record>, Error> {
     let mut rest: &[u8] = bytes;
     CTX.set(Some(Ctx::new(limits, Format::Cbor)));
-    // +1: ciborium counts the top-level array as a level too.
+    // Our own depth check (de::Skip) reports first and names the record; ciborium's
+    // recursion limit, one level further, is the backstop against stack exhaustion.
     let result = ciborium::de::from_reader_with_recursion_limit::<CborPack, _>(
         &mut rest,
-        limits.max_depth.max(2),
+        limits.max_depth.saturating_add(1),
     );
-    let ctx = CTX
-        .take()
-        .unwrap_or_else(|| Ctx::new(limits, Format::Cbor));
+    let ctx = CTX.take().unwrap_or_else(|| Ctx::new(limits, Format::Cbor));
     match result {
         Ok(CborPack(records)) if rest.is_empty() => Ok(records),
         Ok(_) => Err(Error::Cbor(format!(

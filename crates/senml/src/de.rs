@@ -96,7 +96,9 @@ impl<'de> DeserializeSeed<'de> for PackSeed<'_> {
     type Value = Vec<Record>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_seq(self)
+        // deserialize_any rather than deserialize_seq: ciborium's typed entry points
+        // silently skip CBOR tags, and a tagged pack or record is not SenML.
+        d.deserialize_any(self)
     }
 }
 
@@ -117,7 +119,8 @@ impl<'de> Visitor<'de> for PackSeed<'_> {
             if index == max {
                 // Look at one more element without keeping it, to tell "exactly max"
                 // from "too many".
-                if seq.next_element::<IgnoredAny>()?.is_some() {
+                let skip = Skip::new(self.ctx.limits.max_depth, 1);
+                if seq.next_element_seed(skip)?.is_some() {
                     return Err(self.ctx.fail(Error::TooManyRecords { limit: max }));
                 }
                 break;
@@ -134,6 +137,10 @@ impl<'de> Visitor<'de> for PackSeed<'_> {
         }
         self.ctx.index = None;
         Ok(records)
+    }
+
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Self::Value, A::Error> {
+        reject_tag(data, "the pack")
     }
 }
 
@@ -233,7 +240,7 @@ impl<'de> DeserializeSeed<'de> for RecordSeed<'_> {
     type Value = Record;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Record, D::Error> {
-        d.deserialize_map(self)
+        d.deserialize_any(self)
     }
 }
 
@@ -276,6 +283,7 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
                     }
                     let value = map.next_value_seed(ExtensionSeed {
                         max_len: ctx.limits.max_string_len,
+                        skip: Skip::new(ctx.limits.max_depth, 2),
                     })?;
                     if let Some(value) = value {
                         if r.extensions.len() >= ctx.limits.max_extensions {
@@ -291,11 +299,15 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
                     }
                 }
                 Key::Ignored => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value_seed(Skip::new(ctx.limits.max_depth, 2))?;
                 }
             }
         }
         Ok(r)
+    }
+
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Record, A::Error> {
+        reject_tag(data, "a record")
     }
 }
 
@@ -415,11 +427,11 @@ impl<'de> DeserializeSeed<'de> for TextSeed {
     type Value = String;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
-        d.deserialize_string(self)
+        d.deserialize_any(self)
     }
 }
 
-impl Visitor<'_> for TextSeed {
+impl<'de> Visitor<'de> for TextSeed {
     type Value = String;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -433,6 +445,10 @@ impl Visitor<'_> for TextSeed {
     fn visit_string<E: de::Error>(self, s: String) -> Result<String, E> {
         Ok(s)
     }
+
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<String, A::Error> {
+        reject_tag(data, "a text string")
+    }
 }
 
 /// A CBOR byte string.
@@ -442,11 +458,11 @@ impl<'de> DeserializeSeed<'de> for BytesSeed {
     type Value = Vec<u8>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<u8>, D::Error> {
-        d.deserialize_byte_buf(self)
+        d.deserialize_any(self)
     }
 }
 
-impl Visitor<'_> for BytesSeed {
+impl<'de> Visitor<'de> for BytesSeed {
     type Value = Vec<u8>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -460,6 +476,10 @@ impl Visitor<'_> for BytesSeed {
     fn visit_byte_buf<E: de::Error>(self, b: Vec<u8>) -> Result<Vec<u8>, E> {
         Ok(b)
     }
+
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Vec<u8>, A::Error> {
+        reject_tag(data, "a byte string")
+    }
 }
 
 /// A boolean.
@@ -469,11 +489,11 @@ impl<'de> DeserializeSeed<'de> for BoolSeed {
     type Value = bool;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_bool(self)
+        d.deserialize_any(self)
     }
 }
 
-impl Visitor<'_> for BoolSeed {
+impl<'de> Visitor<'de> for BoolSeed {
     type Value = bool;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -482,6 +502,10 @@ impl Visitor<'_> for BoolSeed {
 
     fn visit_bool<E: de::Error>(self, b: bool) -> Result<bool, E> {
         Ok(b)
+    }
+
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<bool, A::Error> {
+        reject_tag(data, "a boolean")
     }
 }
 
@@ -547,21 +571,17 @@ impl<'de> Visitor<'de> for NumberSeed {
         Ok(n as f64)
     }
 
-    /// ciborium presents a CBOR tag as an enum whose variant is the tag number.
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<f64, A::Error> {
-        let (tag, content) = data.variant::<u64>()?;
-        match tag {
-            4 | 5 => {
-                let (exp, mantissa) = content.newtype_variant_seed(ExpMantissaSeed)?;
-                scaled(mantissa, if tag == 4 { 10 } else { 2 }, exp)
-                    .ok_or_else(|| de::Error::custom("decimal fraction or bigfloat out of range"))
-            }
-            2 | 3 => Err(de::Error::custom("bignum too large for a number")),
-            _ => Err(de::Error::custom(format!(
+        let (tag, (exp, mantissa)) = tagged(data, |tag| match tag {
+            4 | 5 => Ok(ExpMantissaSeed),
+            2 | 3 => Err("bignum too large for a number".to_owned()),
+            _ => Err(format!(
                 "CBOR tag {tag} is not a number (RFC 8428 §6 allows integers, floats and \
                  decimal fractions)"
-            ))),
-        }
+            )),
+        })?;
+        scaled(mantissa, if tag == 4 { 10 } else { 2 }, exp)
+            .ok_or_else(|| de::Error::custom("decimal fraction or bigfloat out of range"))
     }
 }
 
@@ -616,6 +636,7 @@ impl<'de> Visitor<'de> for ExpMantissaSeed {
 /// skipped (returned as `None`), as RFC 8428 §4.4 lets us ignore unknown fields.
 struct ExtensionSeed {
     max_len: usize,
+    skip: Skip,
 }
 
 impl<'de> DeserializeSeed<'de> for ExtensionSeed {
@@ -684,19 +705,178 @@ impl<'de> Visitor<'de> for ExtensionSeed {
         d.deserialize_any(self)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(None)
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        self.skip.visit_seq(seq).map(|()| None)
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(None)
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        self.skip.visit_map(map).map(|()| None)
     }
 
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Self::Value, A::Error> {
-        let (_tag, content) = data.variant::<IgnoredAny>()?;
-        content.newtype_variant::<IgnoredAny>()?;
-        Ok(None)
+        self.skip.visit_enum(data).map(|()| None)
+    }
+}
+
+/// Read a CBOR tag as ciborium presents it to `deserialize_any` (an enum variant
+/// `@@TAGGED@@` whose tuple is `(tag, content)`), letting `choose` pick the seed for
+/// the content from the tag number, or refuse it.
+fn tagged<'de, A, S, F>(data: A, choose: F) -> Result<(u64, S::Value), A::Error>
+where
+    A: EnumAccess<'de>,
+    S: DeserializeSeed<'de>,
+    F: FnOnce(u64) -> Result<S, String>,
+{
+    struct TagVisitor<F>(F);
+
+    impl<'de, S, F> Visitor<'de> for TagVisitor<F>
+    where
+        S: DeserializeSeed<'de>,
+        F: FnOnce(u64) -> Result<S, String>,
+    {
+        type Value = (u64, S::Value);
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a CBOR tag and its content")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let tag: u64 = seq
+                .next_element()?
+                .ok_or_else(|| de::Error::custom("CBOR tag without a number"))?;
+            let seed = (self.0)(tag).map_err(de::Error::custom)?;
+            let value = seq
+                .next_element_seed(seed)?
+                .ok_or_else(|| de::Error::custom("CBOR tag without content"))?;
+            Ok((tag, value))
+        }
+    }
+
+    let (_, content) = data.variant::<IgnoredAny>()?;
+    content.tuple_variant(2, TagVisitor(choose))
+}
+
+/// Fail on a CBOR tag where RFC 8428 expects plain data.
+fn reject_tag<'de, A: EnumAccess<'de>, T>(data: A, what: &str) -> Result<T, A::Error> {
+    let message = |tag| format!("unexpected CBOR tag {tag} on {what}");
+    match tagged(data, |tag| {
+        Err::<std::marker::PhantomData<IgnoredAny>, _>(message(tag))
+    }) {
+        Err(e) => Err(e),
+        Ok((tag, _)) => Err(de::Error::custom(message(tag))),
+    }
+}
+
+/// Skips one value of any type, counting nesting against [`Limits::max_depth`] so a
+/// deeply nested ignored field fails cleanly in JSON as in CBOR (where ciborium's
+/// recursion limit backs it up). Only well-formedness is checked: RFC 8428 §4.4 says
+/// to ignore unknown fields, so their content is not judged.
+#[derive(Debug, Clone, Copy)]
+struct Skip {
+    /// Container levels still allowed below this value.
+    levels_left: usize,
+    max_depth: usize,
+}
+
+impl Skip {
+    /// A skipper for a value found at `level` (1 = inside the pack array, 2 = inside
+    /// a record map).
+    fn new(max_depth: usize, level: usize) -> Skip {
+        Skip {
+            levels_left: max_depth.saturating_sub(level),
+            max_depth,
+        }
+    }
+
+    fn deeper<E: de::Error>(self) -> Result<Skip, E> {
+        match self.levels_left.checked_sub(1) {
+            Some(levels_left) => Ok(Skip {
+                levels_left,
+                ..self
+            }),
+            None => Err(E::custom(format!(
+                "nested deeper than {} levels (Limits::max_depth)",
+                self.max_depth
+            ))),
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i128<E: de::Error>(self, _: i128) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u128<E: de::Error>(self, _: u128) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let inner = self.deeper()?;
+        while seq.next_element_seed(inner)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let inner = self.deeper()?;
+        while map.next_key_seed(inner)?.is_some() {
+            map.next_value_seed(inner)?;
+        }
+        Ok(())
+    }
+
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<(), A::Error> {
+        let inner = self.deeper()?;
+        tagged(data, |_| Ok(inner)).map(|_| ())
     }
 }

@@ -180,7 +180,10 @@ impl Resolver {
         if let Some(Value::Number(v)) = value
             && !v.is_finite()
         {
-            return Err(field(Label::Value, "value plus base value overflows".into()));
+            return Err(field(
+                Label::Value,
+                "value plus base value overflows".into(),
+            ));
         }
         if sum.is_some_and(|s| !s.is_finite()) {
             return Err(field(Label::Sum, "sum plus base sum overflows".into()));

@@ -58,7 +58,26 @@ impl Serialize for Bytes<'_> {
 impl Serialize for RecordOut<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let r = self.r;
-        let mut map = s.serialize_map(None)?;
+        // A definite length: RFC 8428 §6 wants definite-length items outside streaming.
+        let len = [
+            r.base_name.is_some(),
+            r.base_time.is_some(),
+            r.base_unit.is_some(),
+            r.base_version.is_some(),
+            r.base_value.is_some(),
+            r.base_sum.is_some(),
+            r.name.is_some(),
+            r.unit.is_some(),
+            r.value.is_some(),
+            r.sum.is_some(),
+            r.time.is_some(),
+            r.update_time.is_some(),
+        ]
+        .iter()
+        .filter(|&&present| present)
+        .count()
+            + r.extensions.len();
+        let mut map = s.serialize_map(Some(len))?;
         let format = self.format;
         macro_rules! entry {
             ($label:expr, $value:expr) => {

@@ -161,7 +161,10 @@ pub static UNITS: &[Unit] = &[
     u("var", "volt-ampere reactive (reactive power)"),
     u("vars", "volt-ampere-reactive second (reactive energy)"),
     u("J/m", "joule per meter (energy per distance)"),
-    u("kg/m3", "kilogram per cubic meter (mass density, mass concentration)"),
+    u(
+        "kg/m3",
+        "kilogram per cubic meter (mass density, mass concentration)",
+    ),
     deprecated("deg", "degree (angle)"),
 ];
 

@@ -30,7 +30,10 @@ fn examples() -> Vec<String> {
         })
         .collect();
     names.sort();
-    assert!(names.len() >= 13, "expected the 13 RFC examples, found {names:?}");
+    assert!(
+        names.len() >= 13,
+        "expected the 13 RFC examples, found {names:?}"
+    );
     names.into_iter().map(|(_, n)| n).collect()
 }
 
@@ -102,7 +105,11 @@ fn every_example_parses_and_resolves_like_the_reference() {
             assert_eq!(last.name, "urn:dev:ow:10e2073a01080063:nfv-reader");
             assert_eq!(last.value, Some(Value::Data(b"hi \n".to_vec())));
         }
-        assert_eq!(resolved.len(), want.len(), "{ex}: number of resolved records");
+        assert_eq!(
+            resolved.len(),
+            want.len(),
+            "{ex}: number of resolved records"
+        );
         for (i, (got, want)) in resolved.iter().zip(want).enumerate() {
             check(&ex, i, got, want);
         }
