@@ -115,7 +115,7 @@ fn manifest(req: &BuildRequest<'_>) -> Result<Vec<u8>, SuitError> {
     let install = ins.finish();
 
     let mud = match req.mud_url {
-        Some(url) if url.is_empty() => {
+        Some("") => {
             return Err(SuitError::Build("the MUD URL must not be empty".into()));
         }
         Some(url) => {

@@ -427,8 +427,23 @@ impl<'a, 'b> Decoder<'a, 'b> {
                 Ok(Value::Map(pairs))
             }
             6 => {
+                let tag = h.arg.unwrap_or_default();
                 let content = self.value_at(depth + 1)?;
-                Ok(Value::Tag(h.arg.unwrap_or_default(), Box::new(content)))
+                // Tags whose content type RFC 8949 §3.4 fixes: an item of the
+                // wrong type is invalid (not merely unknown), so it is refused.
+                let valid = match tag {
+                    0 | 32 => matches!(content, Value::Text(_)),
+                    1 => matches!(content, Value::Uint(_) | Value::Nint(_) | Value::Float(_)),
+                    2 | 3 | 24 => matches!(content, Value::Bytes(_)),
+                    _ => true,
+                };
+                if !valid {
+                    return Err(SuitError::Malformed {
+                        at,
+                        reason: "tag content has the wrong type (RFC 8949 §3.4)",
+                    });
+                }
+                Ok(Value::Tag(tag, Box::new(content)))
             }
             _ => self.simple(h, at),
         }

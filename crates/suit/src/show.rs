@@ -149,7 +149,6 @@ pub struct Summary {
 }
 
 struct Walk {
-    params: Vec<Parameters>,
     alts: Vec<Vec<Alternative>>,
     n: usize,
 }
@@ -217,11 +216,10 @@ impl Envelope {
         let m = &self.manifest;
         let n = m.common.components.len();
         let mut w = Walk {
-            params: vec![Parameters::default(); n],
             alts: vec![Vec::new(); n],
             n,
         };
-        let mut top = std::mem::take(&mut w.params);
+        let mut top = vec![Parameters::default(); n];
         for (name, seq, _) in m.sequences() {
             if let Some(seq) = seq {
                 // Each sequence starts at component 0 (§8.4.10.1 default index).
@@ -332,7 +330,6 @@ impl Envelope {
         let n = m.common.components.len();
         let mut top = vec![Parameters::default(); n];
         let mut w = Walk {
-            params: Vec::new(),
             alts: vec![Vec::new(); n],
             n,
         };
@@ -384,7 +381,6 @@ fn collect_alt_digests(
                     for alt in alternatives {
                         let mut scratch = vec![Parameters::default(); n];
                         let mut w = Walk {
-                            params: Vec::new(),
                             alts: vec![Vec::new(); n],
                             n,
                         };
