@@ -1,1 +1,26 @@
-//! Steward
+//! Steward, the open IoT gateway.
+//!
+//! # Layout
+//! - [`config`]: settings, defaults, the commented template.
+//! - [`clock`]: time as a dependency.
+//! - [`registry`]: devices, models, identities (the words of the design doc).
+//! - [`pki`]: Steward's certificate authority and TLS configuration.
+//! - [`store`]: the storage trait, the SQLite store, the group committer.
+//! - [`ingest`]: telemetry in: decode, commit, acknowledge; `ingest::mqtt` is the broker.
+//! - [`api`]: the HTTP API (operator and device), SSE, OpenAPI, metrics endpoint.
+//! - [`metrics`]: Prometheus metrics.
+//! - [`server`]: wiring and shutdown.
+//! - [`demo`]: the simulated city fleet of `steward demo`.
+//! - [`cli`]: the command line.
+
+pub mod api;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod ingest;
+pub mod metrics;
+pub mod pki;
+pub mod registry;
+pub mod server;
+pub mod store;

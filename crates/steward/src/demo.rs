@@ -1,0 +1,227 @@
+//! `steward demo`: a gateway and a simulated city fleet on one machine.
+//!
+//! Every simulated device is a real MQTT client (rumqttc) over TLS with its own
+//! certificate from the gateway's CA, publishing SenML at its own pace: air-quality
+//! sensors, parking-spot sensors and streetlights.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use rand::Rng;
+use rumqttc::{AsyncClient, MqttOptions, QoS, TlsConfiguration, Transport};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::registry::NewDevice;
+use crate::server;
+
+pub struct DemoOptions {
+    pub data: Option<PathBuf>,
+    pub http: SocketAddr,
+    pub mqtts: SocketAddr,
+    pub devices: usize,
+    pub seconds: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    AirQuality,
+    Parking,
+    Streetlight,
+}
+
+impl Kind {
+    fn model(self) -> &'static str {
+        match self {
+            Kind::AirQuality => "aq-sensor",
+            Kind::Parking => "parking-sensor",
+            Kind::Streetlight => "streetlight",
+        }
+    }
+    fn period(self) -> Duration {
+        match self {
+            Kind::AirQuality => Duration::from_secs(5),
+            Kind::Parking => Duration::from_secs(7),
+            Kind::Streetlight => Duration::from_secs(10),
+        }
+    }
+}
+
+/// A client TLS configuration holding a device's certificate.
+pub fn device_tls(
+    ca_pem: &str,
+    cert_pem: &str,
+    key_pem: &str,
+) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_slice(ca_pem.as_bytes())?)?;
+    let chain = vec![CertificateDer::from_pem_slice(cert_pem.as_bytes())?];
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())?;
+    Ok(Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)?,
+    ))
+}
+
+/// One SenML pack as a device of this kind would send it.
+fn pack(kind: Kind, state: &mut f64, rng: &mut impl Rng) -> serde_json::Value {
+    let now = SystemClock.now();
+    match kind {
+        Kind::AirQuality => {
+            *state = (*state + rng.random_range(-1.5..1.5)).clamp(2.0, 80.0);
+            serde_json::json!([
+                {"bn": "urn:steward:aq:", "bt": now, "n": "pm2_5", "u": "ug/m3", "v": (*state * 10.0).round() / 10.0},
+                {"n": "pm10", "u": "ug/m3", "v": (*state * 17.0).round() / 10.0},
+                {"n": "no2", "u": "ppb", "v": rng.random_range(5.0..40.0_f64).round()},
+                {"n": "temperature", "u": "Cel", "v": (rng.random_range(8.0..14.0_f64) * 10.0).round() / 10.0},
+                {"n": "humidity", "u": "%RH", "v": rng.random_range(55.0..80.0_f64).round()}
+            ])
+        }
+        Kind::Parking => {
+            if rng.random_bool(0.3) {
+                *state = 1.0 - *state;
+            }
+            serde_json::json!([{"bn": "urn:steward:parking:", "bt": now, "n": "occupied", "vb": *state > 0.5}])
+        }
+        Kind::Streetlight => {
+            let dim = if *state > 0.5 { 100.0 } else { 40.0 };
+            serde_json::json!([
+                {"bn": "urn:steward:light:", "bt": now, "n": "on", "vb": true},
+                {"n": "dim", "u": "%", "v": dim},
+                {"n": "power", "u": "W", "v": (dim * 0.9 + rng.random_range(-2.0..2.0_f64) * 10.0).round() / 10.0}
+            ])
+        }
+    }
+}
+
+async fn device_loop(
+    id: String,
+    kind: Kind,
+    addr: SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+) -> anyhow::Result<()> {
+    let mut opts = MqttOptions::new(id.clone(), "localhost", addr.port());
+    opts.set_keep_alive(Duration::from_secs(30));
+    opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
+    let (client, mut events) = AsyncClient::new(opts, 16);
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = events.poll().await {
+                tracing::debug!(error = %e, "demo device connection; retrying");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    });
+    let topic = format!("{}/{id}/telemetry", crate::ingest::mqtt::TOPIC_ROOT);
+    let mut state = 20.0_f64;
+    // Spread the fleet's publishes over the period.
+    let start = rand::rng().random_range(0..kind.period().as_millis() as u64);
+    tokio::time::sleep(Duration::from_millis(start)).await;
+    let mut tick = tokio::time::interval(kind.period());
+    loop {
+        tick.tick().await;
+        let body = {
+            let mut rng = rand::rng();
+            pack(kind, &mut state, &mut rng)
+        };
+        client
+            .publish(&topic, QoS::AtLeastOnce, false, serde_json::to_vec(&body)?)
+            .await?;
+    }
+}
+
+pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
+    let (_tmp, data_path) = match opts.data {
+        Some(p) => (None, p),
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("steward-demo-")
+                .tempdir()
+                .context("creating a temporary data directory")?;
+            let p = t.path().to_path_buf();
+            (Some(t), p)
+        }
+    };
+    let mut config = Config::default();
+    config.server.data = data_path;
+    config.server.http = opts.http;
+    config.server.mqtts = opts.mqtts;
+    let data = server::open_data_dir(&config, Arc::new(SystemClock))?;
+    let (http, mqtts) = server::bind(&config).await?;
+    let http_addr = http.local_addr()?;
+    let mqtts_addr = mqtts.local_addr()?;
+    let admin = match &data.new_admin_token {
+        Some(t) => t.clone(),
+        None => std::fs::read_to_string(data.path.join("admin-token"))?
+            .trim()
+            .to_string(),
+    };
+
+    let kinds = [Kind::AirQuality, Kind::Parking, Kind::Streetlight];
+    let mut fleet = Vec::new();
+    for i in 0..opts.devices {
+        let kind = kinds[i % 3];
+        let name = format!("{}-{:03}", kind.model(), i / 3 + 1);
+        let device = match data.registry.get(&name) {
+            // A reused data directory: the certificate is issued again.
+            Ok(d) => {
+                data.registry.delete(&d.id)?;
+                None
+            }
+            Err(_) => None,
+        }
+        .unwrap_or(());
+        let _ = device;
+        let issued = data.registry.add_device_with_certificate(
+            NewDevice {
+                name,
+                model: kind.model().into(),
+                zone: None,
+                tags: vec!["demo".into()],
+                firmware_version: Some("1.0.0".into()),
+            },
+            None,
+        )?;
+        let key = issued.key_pem.context("demo keys are made here")?;
+        let tls = device_tls(&issued.ca_pem, &issued.cert_pem, &key)?;
+        fleet.push((issued.device.id, kind, tls));
+    }
+    let example = fleet.first().map(|(id, _, _)| id.clone()).unwrap_or_default();
+
+    println!("Steward demo: {} simulated devices", fleet.len());
+    println!("  data directory: {}", data.path.display());
+    println!("  HTTP API:       http://{http_addr}/api/v1/openapi.json");
+    println!("  MQTT/TLS:       {mqtts_addr}");
+    println!("  admin token:    {admin}");
+    println!("Live readings:");
+    println!("  curl -N -H 'Authorization: Bearer {admin}' http://{http_addr}/api/v1/readings/stream");
+    println!("Latest values of one device:");
+    println!("  curl -H 'Authorization: Bearer {admin}' http://{http_addr}/api/v1/devices/{example}/latest");
+    println!("Press Ctrl-C to stop.");
+
+    for (id, kind, tls) in fleet {
+        tokio::spawn(async move {
+            if let Err(e) = device_loop(id.clone(), kind, mqtts_addr, tls).await {
+                tracing::warn!(device = %id, error = %e, "demo device stopped");
+            }
+        });
+    }
+    let shutdown = async move {
+        match opts.seconds {
+            Some(s) => tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(s)) => {}
+                _ = server::signals() => {}
+            },
+            None => server::signals().await,
+        }
+    };
+    server::run(config, data, http, mqtts, shutdown).await
+}

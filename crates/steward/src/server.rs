@@ -1,0 +1,180 @@
+//! Wiring: open the data directory (store, CA, admin token, made on first run),
+//! start the commit thread, the MQTT broker and the HTTP API on bound listeners,
+//! and shut everything down in order when told to.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::ingest::Ingest;
+use crate::ingest::mqtt::Broker;
+use crate::metrics::Metrics;
+use crate::pki::{Pki, write_new_file};
+use crate::registry::{Registry, new_secret, secret_hash};
+use crate::store::Store;
+use crate::store::commit::Committer;
+use crate::store::sqlite::SqliteStore;
+
+const ADMIN_HASH_KEY: &str = "admin_token_sha256";
+
+/// An opened data directory.
+pub struct DataDir {
+    pub path: PathBuf,
+    pub store: Arc<dyn Store>,
+    pub registry: Registry,
+    /// The admin token, when this run created it (it is printed once).
+    pub new_admin_token: Option<String>,
+    pub admin_hash: String,
+}
+
+/// Open `config.server.data`, creating the store, the CA and the admin token on
+/// first run. Safe to call from several processes at once (server and CLI).
+pub fn open_data_dir(config: &Config, clock: SharedClock) -> anyhow::Result<DataDir> {
+    let path = config.server.data.clone();
+    create_private_dir(&path)?;
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&path.join("steward.db"), config.store.synchronous)
+            .map_err(|e| anyhow::anyhow!("opening the store in {}: {e}", path.display()))?,
+    );
+    let pki = Arc::new(Pki::load_or_create(&path, &config.server.hostnames)?);
+    let (new_admin_token, admin_hash) = admin_token(&path, store.as_ref())?;
+    let registry = Registry::new(store.clone(), pki, clock);
+    Ok(DataDir {
+        path,
+        store,
+        registry,
+        new_admin_token,
+        admin_hash,
+    })
+}
+
+fn create_private_dir(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !path.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .map_err(|e| anyhow::anyhow!("creating data directory {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The admin token: generated once, written to `admin-token` (0600); the store
+/// keeps only its hash.
+fn admin_token(dir: &Path, store: &dyn Store) -> anyhow::Result<(Option<String>, String)> {
+    if let Some(hash) = store.meta(ADMIN_HASH_KEY)? {
+        return Ok((None, hash));
+    }
+    let file = dir.join("admin-token");
+    let token = new_secret("stw_admin_");
+    let created = write_new_file(&file, format!("{token}\n").as_bytes(), 0o600)?;
+    let token = if created {
+        token
+    } else {
+        std::fs::read_to_string(&file)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?
+            .trim()
+            .to_string()
+    };
+    let hash = secret_hash(&token);
+    store.set_meta(ADMIN_HASH_KEY, &hash)?;
+    Ok((created.then_some(token), hash))
+}
+
+/// Addresses a running gateway listens on.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub http: SocketAddr,
+    pub mqtts: SocketAddr,
+}
+
+/// Bind the configured addresses.
+pub async fn bind(config: &Config) -> anyhow::Result<(TcpListener, TcpListener)> {
+    let http = TcpListener::bind(config.server.http)
+        .await
+        .map_err(|e| anyhow::anyhow!("binding HTTP {}: {e}", config.server.http))?;
+    let mqtts = TcpListener::bind(config.server.mqtts)
+        .await
+        .map_err(|e| anyhow::anyhow!("binding MQTT/TLS {}: {e}", config.server.mqtts))?;
+    Ok((http, mqtts))
+}
+
+/// Run the gateway on bound listeners until `shutdown` resolves. Order on the way
+/// out: stop accepting, let sessions finish their in-flight commits and close, stop
+/// the API, then let the commit thread write what is left.
+pub async fn run(
+    config: Config,
+    data: DataDir,
+    http: TcpListener,
+    mqtts: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let (committer, commit_thread) = Committer::start(
+        data.store.clone(),
+        config.store.batch_max_readings,
+        metrics.clone(),
+    );
+    let clock: SharedClock = Arc::new(SystemClock);
+    let ingest = Ingest::new(committer, clock, metrics.clone());
+    let tls = data.registry.pki().server_tls(&config.mqtt.maker_cas)?;
+    let broker = Broker::new(
+        data.registry.clone(),
+        ingest.clone(),
+        config.mqtt.clone(),
+        metrics.clone(),
+        tls,
+    );
+    let state = AppState {
+        registry: data.registry.clone(),
+        ingest: ingest.clone(),
+        broker: Some(broker.clone()),
+        metrics,
+        admin_hash: data.admin_hash.clone().into(),
+        max_body: config.http.max_body,
+    };
+    tracing::info!(http = %http.local_addr()?, mqtts = %mqtts.local_addr()?, data = %data.path.display(), "Steward is running");
+
+    let stop = CancellationToken::new();
+    let api_stop = stop.clone();
+    let api = tokio::spawn(api::serve(http, state, async move {
+        api_stop.cancelled().await
+    }));
+    let broker_stop = stop.clone();
+    let mqtt = tokio::spawn(broker.run(mqtts, async move { broker_stop.cancelled().await }));
+
+    shutdown.await;
+    tracing::info!("shutting down");
+    stop.cancel();
+    let _ = mqtt.await;
+    // SSE streams never end by themselves: give the API a moment, then move on.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), api).await;
+    drop(ingest);
+    commit_thread.stop().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn signals() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,83 @@
+//! Storage behind one trait, so the embedded SQLite store and a shared PostgreSQL
+//! store (for multi-site deployments, later) serve the same code and tests.
+//!
+//! - `sqlite.rs`: the embedded store (one file, WAL).
+//! - `commit.rs`: the group committer that batches many devices' readings per
+//!   transaction and answers each submitter only after the commit is durable.
+
+pub mod commit;
+pub mod sqlite;
+
+use crate::registry::{Device, DeviceStatus, Identity, IdentityKind, Model, Reading};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("store file {path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("corrupt row in {table}: {reason}")]
+    Corrupt { table: &'static str, reason: String },
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+/// One change to the registry that running servers must act on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistryEvent {
+    pub seq: i64,
+    pub device_id: String,
+    pub kind: String,
+}
+
+/// Filter for reading queries.
+#[derive(Debug, Clone, Default)]
+pub struct ReadingQuery {
+    pub device_id: String,
+    pub name: Option<String>,
+    pub since: Option<f64>,
+    pub until: Option<f64>,
+    pub limit: usize,
+}
+
+pub trait Store: Send + Sync + 'static {
+    // --- models ---
+    fn insert_model(&self, model: &Model) -> Result<(), StoreError>;
+    fn model_by_name(&self, name: &str) -> Result<Option<Model>, StoreError>;
+    fn models(&self) -> Result<Vec<Model>, StoreError>;
+
+    // --- devices and identities ---
+    fn insert_device(&self, device: &Device) -> Result<(), StoreError>;
+    /// By id or by name.
+    fn device(&self, id_or_name: &str) -> Result<Option<Device>, StoreError>;
+    fn devices(&self) -> Result<Vec<Device>, StoreError>;
+    fn update_device(&self, device: &Device) -> Result<(), StoreError>;
+    /// Also records a registry event, in the same transaction.
+    fn set_status(&self, device_id: &str, status: DeviceStatus) -> Result<(), StoreError>;
+    /// Also records a registry event, in the same transaction.
+    fn delete_device(&self, device_id: &str) -> Result<(), StoreError>;
+    fn add_identity(&self, device_id: &str, identity: &Identity) -> Result<(), StoreError>;
+    fn identity_owner(&self, kind: IdentityKind, value: &str)
+    -> Result<Option<String>, StoreError>;
+
+    // --- registry events (cross-process notification) ---
+    fn events_since(&self, seq: i64) -> Result<Vec<RegistryEvent>, StoreError>;
+    fn last_event(&self) -> Result<i64, StoreError>;
+
+    // --- settings and secrets' hashes ---
+    fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+    fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
+
+    // --- readings ---
+    /// Write all readings in one durable transaction, and mark the devices seen.
+    fn commit_readings(&self, readings: &[Reading]) -> Result<(), StoreError>;
+    fn readings(&self, q: &ReadingQuery) -> Result<Vec<Reading>, StoreError>;
+    /// The newest reading of each name of one device.
+    fn latest(&self, device_id: &str) -> Result<Vec<Reading>, StoreError>;
+    fn count_readings(&self) -> Result<u64, StoreError>;
+}

@@ -1,0 +1,518 @@
+//! The embedded store: SQLite in WAL mode, one file in the data directory.
+//!
+//! One writer connection (registry changes and reading batches take turns on it) and
+//! a few reader connections, so API queries never wait behind a commit. Several
+//! processes may open the same file (the CLI beside a running server): SQLite's
+//! locking and a busy timeout make them take turns.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use base64::Engine;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{ReadingQuery, RegistryEvent, Store, StoreError};
+use crate::config::Synchronous;
+use crate::registry::{
+    Device, DeviceStatus, Identity, IdentityKind, Model, Reading, ReadingValue, Strength,
+};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS models (
+    id TEXT PRIMARY KEY,
+    manufacturer TEXT NOT NULL,
+    name TEXT NOT NULL UNIQUE,
+    mud_url TEXT,
+    decoder TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS devices (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    model TEXT NOT NULL REFERENCES models(name),
+    zone TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created REAL NOT NULL,
+    last_seen REAL,
+    firmware_version TEXT,
+    tags TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS identities (
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+    strength TEXT NOT NULL,
+    created REAL NOT NULL,
+    label TEXT,
+    PRIMARY KEY (kind, value)
+);
+CREATE INDEX IF NOT EXISTS identities_device ON identities(device_id);
+CREATE TABLE IF NOT EXISTS registry_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id TEXT NOT NULL,
+    kind TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS readings (
+    id INTEGER PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    unit TEXT,
+    v REAL,
+    vs TEXT,
+    vb INTEGER,
+    vd BLOB,
+    s REAL,
+    t REAL NOT NULL,
+    received REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS readings_device_name_time ON readings(device_id, name, t);
+"#;
+
+const READERS: usize = 4;
+
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+fn open(path: &Path, sync: Synchronous) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match sync {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        },
+    )?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave SQLite half-written (its own
+    // transaction is rolled back), so a poisoned lock is still safe to use.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the store file.
+    pub fn open(path: &Path, sync: Synchronous) -> Result<SqliteStore, StoreError> {
+        let writer = open(path, sync)?;
+        writer.execute_batch(SCHEMA)?;
+        let readers = (0..READERS)
+            .map(|_| open(path, sync).map(Mutex::new))
+            .collect::<Result<_, _>>()?;
+        Ok(SqliteStore {
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        lock(&self.readers[i])
+    }
+
+    fn identities(conn: &Connection, device_id: &str) -> Result<Vec<Identity>, StoreError> {
+        let mut stmt = conn.prepare_cached(
+            "SELECT kind, value, strength, created, label FROM identities WHERE device_id = ?1 ORDER BY created",
+        )?;
+        let rows = stmt.query_map([device_id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, f64>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (kind, value, strength, created, label) = row?;
+            out.push(Identity {
+                kind: IdentityKind::parse(&kind).ok_or_else(|| StoreError::Corrupt {
+                    table: "identities",
+                    reason: format!("unknown kind `{kind}`"),
+                })?,
+                value,
+                strength: Strength::parse(&strength).ok_or_else(|| StoreError::Corrupt {
+                    table: "identities",
+                    reason: format!("unknown strength `{strength}`"),
+                })?,
+                created,
+                label,
+            });
+        }
+        Ok(out)
+    }
+
+    fn device_row(conn: &Connection, r: &Row<'_>) -> Result<Device, StoreError> {
+        let id: String = r.get(0)?;
+        let status: String = r.get(4)?;
+        let tags: String = r.get(8)?;
+        let identities = Self::identities(conn, &id)?;
+        Ok(Device {
+            strength: identities.iter().map(|i| i.strength).max(),
+            identities,
+            name: r.get(1)?,
+            model: r.get(2)?,
+            zone: r.get(3)?,
+            status: match status.as_str() {
+                "active" => DeviceStatus::Active,
+                "revoked" => DeviceStatus::Revoked,
+                other => {
+                    return Err(StoreError::Corrupt {
+                        table: "devices",
+                        reason: format!("unknown status `{other}` for {id}"),
+                    });
+                }
+            },
+            created: r.get(5)?,
+            last_seen: r.get(6)?,
+            firmware_version: r.get(7)?,
+            tags: serde_json::from_str(&tags).map_err(|e| StoreError::Corrupt {
+                table: "devices",
+                reason: format!("tags of {id}: {e}"),
+            })?,
+            id,
+        })
+    }
+
+    fn reading_row(r: &Row<'_>) -> rusqlite::Result<Reading> {
+        let value = if let Some(v) = r.get::<_, Option<f64>>(3)? {
+            Some(ReadingValue::Number(v))
+        } else if let Some(s) = r.get::<_, Option<String>>(4)? {
+            Some(ReadingValue::String(s))
+        } else if let Some(b) = r.get::<_, Option<bool>>(5)? {
+            Some(ReadingValue::Bool(b))
+        } else {
+            r.get::<_, Option<Vec<u8>>>(6)?.map(|d| {
+                ReadingValue::Data(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d))
+            })
+        };
+        Ok(Reading {
+            device_id: r.get(0)?,
+            name: r.get(1)?,
+            unit: r.get(2)?,
+            value,
+            sum: r.get(7)?,
+            time: r.get(8)?,
+            received: r.get(9)?,
+        })
+    }
+}
+
+const DEVICE_COLUMNS: &str =
+    "id, name, model, zone, status, created, last_seen, firmware_version, tags";
+const READING_COLUMNS: &str = "device_id, name, unit, v, vs, vb, vd, s, t, received";
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+impl Store for SqliteStore {
+    fn insert_model(&self, m: &Model) -> Result<(), StoreError> {
+        let conn = lock(&self.writer);
+        conn.execute(
+            "INSERT INTO models (id, manufacturer, name, mud_url, decoder, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(name) DO NOTHING",
+            params![m.id, m.manufacturer, m.name, m.mud_url, m.decoder, m.created],
+        )?;
+        Ok(())
+    }
+
+    fn model_by_name(&self, name: &str) -> Result<Option<Model>, StoreError> {
+        let conn = self.reader();
+        Ok(conn
+            .query_row(
+                "SELECT id, manufacturer, name, mud_url, decoder, created FROM models WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok(Model {
+                        id: r.get(0)?,
+                        manufacturer: r.get(1)?,
+                        name: r.get(2)?,
+                        mud_url: r.get(3)?,
+                        decoder: r.get(4)?,
+                        created: r.get(5)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn models(&self) -> Result<Vec<Model>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, manufacturer, name, mud_url, decoder, created FROM models ORDER BY name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Model {
+                id: r.get(0)?,
+                manufacturer: r.get(1)?,
+                name: r.get(2)?,
+                mud_url: r.get(3)?,
+                decoder: r.get(4)?,
+                created: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn insert_device(&self, d: &Device) -> Result<(), StoreError> {
+        let conn = lock(&self.writer);
+        let tags = serde_json::to_string(&d.tags).unwrap_or_else(|_| "[]".into());
+        conn.execute(
+            &format!("INSERT INTO devices ({DEVICE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6, ?7, ?8)"),
+            params![d.id, d.name, d.model, d.zone, d.created, d.last_seen, d.firmware_version, tags],
+        )
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict(format!("a device named `{}` exists already", d.name))
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(())
+    }
+
+    fn device(&self, id_or_name: &str) -> Result<Option<Device>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1"
+        ))?;
+        let mut rows = stmt.query([id_or_name])?;
+        match rows.next()? {
+            Some(r) => Ok(Some(Self::device_row(&conn, r)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn devices(&self) -> Result<Vec<Device>, StoreError> {
+        let conn = self.reader();
+        let mut stmt =
+            conn.prepare_cached(&format!("SELECT {DEVICE_COLUMNS} FROM devices ORDER BY name"))?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(Self::device_row(&conn, r)?);
+        }
+        Ok(out)
+    }
+
+    fn update_device(&self, d: &Device) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        let tags = serde_json::to_string(&d.tags).unwrap_or_else(|_| "[]".into());
+        tx.execute(
+            "UPDATE devices SET name = ?2, zone = ?3, firmware_version = ?4, tags = ?5 WHERE id = ?1",
+            params![d.id, d.name, d.zone, d.firmware_version, tags],
+        )
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict(format!("a device named `{}` exists already", d.name))
+            } else {
+                e.into()
+            }
+        })?;
+        tx.execute(
+            "INSERT INTO registry_events (device_id, kind) VALUES (?1, 'updated')",
+            [&d.id],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn set_status(&self, device_id: &str, status: DeviceStatus) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        let (s, kind) = match status {
+            DeviceStatus::Active => ("active", "activated"),
+            DeviceStatus::Revoked => ("revoked", "revoked"),
+        };
+        tx.execute(
+            "UPDATE devices SET status = ?2 WHERE id = ?1",
+            params![device_id, s],
+        )?;
+        tx.execute(
+            "INSERT INTO registry_events (device_id, kind) VALUES (?1, ?2)",
+            params![device_id, kind],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn delete_device(&self, device_id: &str) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM identities WHERE device_id = ?1", [device_id])?;
+        tx.execute("DELETE FROM devices WHERE id = ?1", [device_id])?;
+        tx.execute(
+            "INSERT INTO registry_events (device_id, kind) VALUES (?1, 'deleted')",
+            [device_id],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn add_identity(&self, device_id: &str, i: &Identity) -> Result<(), StoreError> {
+        let conn = lock(&self.writer);
+        conn.execute(
+            "INSERT INTO identities (kind, value, device_id, strength, created, label) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![i.kind.as_str(), i.value, device_id, i.strength.as_str(), i.created, i.label],
+        )
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict("this identity belongs to a device already".into())
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(())
+    }
+
+    fn identity_owner(
+        &self,
+        kind: IdentityKind,
+        value: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare_cached("SELECT device_id FROM identities WHERE kind = ?1 AND value = ?2")?;
+        Ok(stmt
+            .query_row(params![kind.as_str(), value], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn events_since(&self, seq: i64) -> Result<Vec<RegistryEvent>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, device_id, kind FROM registry_events WHERE seq > ?1 ORDER BY seq LIMIT 1000",
+        )?;
+        let rows = stmt.query_map([seq], |r| {
+            Ok(RegistryEvent {
+                seq: r.get(0)?,
+                device_id: r.get(1)?,
+                kind: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn last_event(&self) -> Result<i64, StoreError> {
+        let conn = self.reader();
+        Ok(conn.query_row(
+            "SELECT COALESCE(MAX(seq), 0) FROM registry_events",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let conn = self.reader();
+        Ok(conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let conn = lock(&self.writer);
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    fn commit_readings(&self, readings: &[Reading]) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(&format!(
+                "INSERT INTO readings ({READING_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ))?;
+            let mut seen = tx.prepare_cached(
+                "UPDATE devices SET last_seen = MAX(COALESCE(last_seen, 0), ?2) WHERE id = ?1",
+            )?;
+            let mut last: Option<(&str, f64)> = None;
+            for r in readings {
+                let (v, vs, vb, vd) = match &r.value {
+                    Some(ReadingValue::Number(v)) => (Some(*v), None, None, None),
+                    Some(ReadingValue::String(s)) => (None, Some(s.as_str()), None, None),
+                    Some(ReadingValue::Bool(b)) => (None, None, Some(*b), None),
+                    Some(ReadingValue::Data(d)) => (
+                        None,
+                        None,
+                        None,
+                        base64::engine::general_purpose::URL_SAFE_NO_PAD
+                            .decode(d)
+                            .ok(),
+                    ),
+                    None => (None, None, None, None),
+                };
+                insert.execute(params![
+                    r.device_id,
+                    r.name,
+                    r.unit,
+                    v,
+                    vs,
+                    vb,
+                    vd,
+                    r.sum,
+                    r.time,
+                    r.received
+                ])?;
+                // Readings arrive grouped by device: one update per run of a device.
+                match last {
+                    Some((id, _)) if id == r.device_id => {}
+                    _ => {
+                        seen.execute(params![r.device_id, r.received])?;
+                        last = Some((&r.device_id, r.received));
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn readings(&self, q: &ReadingQuery) -> Result<Vec<Reading>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {READING_COLUMNS} FROM readings
+             WHERE device_id = ?1 AND (?2 IS NULL OR name = ?2) AND (?3 IS NULL OR t >= ?3) AND (?4 IS NULL OR t <= ?4)
+             ORDER BY t DESC, id DESC LIMIT ?5"
+        ))?;
+        let rows = stmt.query_map(
+            params![q.device_id, q.name, q.since, q.until, q.limit as i64],
+            Self::reading_row,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn latest(&self, device_id: &str) -> Result<Vec<Reading>, StoreError> {
+        let conn = self.reader();
+        // For each name, the row with the greatest time (ties: the last written).
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {READING_COLUMNS} FROM readings r
+             WHERE device_id = ?1 AND id = (
+                SELECT id FROM readings WHERE device_id = ?1 AND name = r.name ORDER BY t DESC, id DESC LIMIT 1)
+             ORDER BY name"
+        ))?;
+        let rows = stmt.query_map([device_id], Self::reading_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn count_readings(&self) -> Result<u64, StoreError> {
+        let conn = self.reader();
+        Ok(conn.query_row("SELECT COUNT(*) FROM readings", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+}
