@@ -107,7 +107,9 @@ impl Default for MqttConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { max_body: 1024 * 1024 }
+        HttpConfig {
+            max_body: 1024 * 1024,
+        }
     }
 }
 

@@ -194,7 +194,10 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         let tls = device_tls(&issued.ca_pem, &issued.cert_pem, &key)?;
         fleet.push((issued.device.id, kind, tls));
     }
-    let example = fleet.first().map(|(id, _, _)| id.clone()).unwrap_or_default();
+    let example = fleet
+        .first()
+        .map(|(id, _, _)| id.clone())
+        .unwrap_or_default();
 
     println!("Steward demo: {} simulated devices", fleet.len());
     println!("  data directory: {}", data.path.display());
@@ -202,9 +205,13 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     println!("  MQTT/TLS:       {mqtts_addr}");
     println!("  admin token:    {admin}");
     println!("Live readings:");
-    println!("  curl -N -H 'Authorization: Bearer {admin}' http://{http_addr}/api/v1/readings/stream");
+    println!(
+        "  curl -N -H 'Authorization: Bearer {admin}' http://{http_addr}/api/v1/readings/stream"
+    );
     println!("Latest values of one device:");
-    println!("  curl -H 'Authorization: Bearer {admin}' http://{http_addr}/api/v1/devices/{example}/latest");
+    println!(
+        "  curl -H 'Authorization: Bearer {admin}' http://{http_addr}/api/v1/devices/{example}/latest"
+    );
     println!("Press Ctrl-C to stop.");
 
     for (id, kind, tls) in fleet {

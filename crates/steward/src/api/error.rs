@@ -32,7 +32,9 @@ pub enum ApiError {
 impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> Self {
         match e {
-            RegistryError::NoDevice(_) | RegistryError::NoModel(_) => ApiError::NotFound(e.to_string()),
+            RegistryError::NoDevice(_) | RegistryError::NoModel(_) => {
+                ApiError::NotFound(e.to_string())
+            }
             RegistryError::NameTaken(_) => ApiError::Conflict(e.to_string()),
             RegistryError::Invalid { .. } => ApiError::BadRequest(e.to_string()),
             RegistryError::Revoked(_) => ApiError::Conflict(e.to_string()),
@@ -79,7 +81,11 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %self, "API error");
         }
-        let mut resp = (status, Json(serde_json::json!({ "error": self.to_string() }))).into_response();
+        let mut resp = (
+            status,
+            Json(serde_json::json!({ "error": self.to_string() })),
+        )
+            .into_response();
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

@@ -68,7 +68,8 @@ impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
-        let bearer = || SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build());
+        let bearer =
+            || SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build());
         components.add_security_scheme("admin_token", bearer());
         components.add_security_scheme("device_token", bearer());
     }
@@ -126,7 +127,11 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// Compare two equal-length hex digests without an early exit.
 fn same_digest(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -202,7 +207,9 @@ async fn ingest_telemetry(
     body: Bytes,
 ) -> Result<(StatusCode, Json<Ingested>), ApiError> {
     let token = bearer(&headers)
-        .ok_or_else(|| ApiError::Unauthorized("send `Authorization: Bearer <device token>`".into()))?
+        .ok_or_else(|| {
+            ApiError::Unauthorized("send `Authorization: Bearer <device token>`".into())
+        })?
         .to_string();
     let registry = s.registry.clone();
     let device_id = id.clone();
@@ -259,7 +266,8 @@ async fn create_device(
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
 #[utoipa::path(get, path = "/api/v1/devices/{id}", tag = "devices", security(("admin_token" = [])),
@@ -342,7 +350,13 @@ async fn issue_token(
     require_admin(&s, &headers)?;
     let r = s.registry.clone();
     let (d, token) = blocking(move || Ok(r.issue_token(&id)?)).await?;
-    Ok((StatusCode::CREATED, Json(TokenIssued { device_id: d.id, token })))
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenIssued {
+            device_id: d.id,
+            token,
+        }),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -473,7 +487,9 @@ async fn readings(
     require_admin(&s, &headers)?;
     let limit = p.limit.unwrap_or(100);
     if limit == 0 || limit > 10_000 {
-        return Err(ApiError::BadRequest("limit must be between 1 and 10000".into()));
+        return Err(ApiError::BadRequest(
+            "limit must be between 1 and 10000".into(),
+        ));
     }
     let r = s.registry.clone();
     Ok(Json(
@@ -583,7 +599,9 @@ async fn send_command(
 ) -> Result<(StatusCode, Json<CommandSent>), ApiError> {
     require_admin(&s, &headers)?;
     if name.is_empty() || name.len() > 128 || name.contains(['+', '#', '\0']) {
-        return Err(ApiError::BadRequest(format!("invalid command name `{name}`")));
+        return Err(ApiError::BadRequest(format!(
+            "invalid command name `{name}`"
+        )));
     }
     let qos = p.qos.unwrap_or(1);
     if qos > 1 {
@@ -599,7 +617,11 @@ async fn send_command(
     Ok((
         StatusCode::ACCEPTED,
         Json(CommandSent {
-            topic: format!("{}/{}/commands/{name}", crate::ingest::mqtt::TOPIC_ROOT, d.id),
+            topic: format!(
+                "{}/{}/commands/{name}",
+                crate::ingest::mqtt::TOPIC_ROOT,
+                d.id
+            ),
             delivery,
         }),
     ))

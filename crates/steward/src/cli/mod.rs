@@ -200,7 +200,11 @@ fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
 pub fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { common, http, mqtts } => {
+        Command::Serve {
+            common,
+            http,
+            mqtts,
+        } => {
             let mut config = common.load()?;
             if let Some(a) = http {
                 config.server.http = a;
@@ -211,24 +215,49 @@ pub fn main() -> anyhow::Result<()> {
             runtime()?.block_on(async move {
                 let data = server::open_data_dir(&config, Arc::new(SystemClock))?;
                 if let Some(token) = &data.new_admin_token {
-                    println!("admin token (shown once; also in {}/admin-token): {token}", data.path.display());
+                    println!(
+                        "admin token (shown once; also in {}/admin-token): {token}",
+                        data.path.display()
+                    );
                 }
                 let (http, mqtts) = server::bind(&config).await?;
-                println!("HTTP API on http://{}  MQTT/TLS on {}", http.local_addr()?, mqtts.local_addr()?);
+                println!(
+                    "HTTP API on http://{}  MQTT/TLS on {}",
+                    http.local_addr()?,
+                    mqtts.local_addr()?
+                );
                 std::io::stdout().flush()?;
                 server::run(config, data, http, mqtts, server::signals()).await
             })
         }
-        Command::Demo { data, http, mqtts, devices, seconds } => {
-            runtime()?.block_on(crate::demo::run(crate::demo::DemoOptions { data, http, mqtts, devices, seconds }))
-        }
-        Command::Config { command: ConfigCommand::Template } => {
+        Command::Demo {
+            data,
+            http,
+            mqtts,
+            devices,
+            seconds,
+        } => runtime()?.block_on(crate::demo::run(crate::demo::DemoOptions {
+            data,
+            http,
+            mqtts,
+            devices,
+            seconds,
+        })),
+        Command::Config {
+            command: ConfigCommand::Template,
+        } => {
             print!("{}", config::TEMPLATE);
             Ok(())
         }
         Command::Model { command } => match command {
             ModelCommand::List { common } => print_json(&open(&common)?.store.models()?),
-            ModelCommand::Add { name, manufacturer, mud_url, decoder, common } => {
+            ModelCommand::Add {
+                name,
+                manufacturer,
+                mud_url,
+                decoder,
+                common,
+            } => {
                 let data = open(&common)?;
                 let m = data.registry.create_model(Model {
                     id: uuid::Uuid::new_v4().to_string(),
@@ -247,15 +276,32 @@ pub fn main() -> anyhow::Result<()> {
 
 fn device(command: DeviceCommand) -> anyhow::Result<()> {
     match command {
-        DeviceCommand::Add { name, model, out, csr, zone, tags, common } => {
+        DeviceCommand::Add {
+            name,
+            model,
+            out,
+            csr,
+            zone,
+            tags,
+            common,
+        } => {
             let data = open(&common)?;
             let csr_pem = match &csr {
-                Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("reading CSR {}", p.display()))?),
+                Some(p) => Some(
+                    std::fs::read_to_string(p)
+                        .with_context(|| format!("reading CSR {}", p.display()))?,
+                ),
                 None => None,
             };
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
             let issued = data.registry.add_device_with_certificate(
-                NewDevice { name: name.clone(), model, zone, tags, firmware_version: None },
+                NewDevice {
+                    name: name.clone(),
+                    model,
+                    zone,
+                    tags,
+                    firmware_version: None,
+                },
                 csr_pem.as_deref(),
             )?;
             std::fs::write(out.join(format!("{name}.crt")), &issued.cert_pem)?;
@@ -265,13 +311,19 @@ fn device(command: DeviceCommand) -> anyhow::Result<()> {
                 let _ = std::fs::remove_file(&path);
                 crate::pki::write_new_file(&path, key.as_bytes(), 0o600)?;
             }
-            eprintln!("device {name} created; certificate files in {}", out.display());
+            eprintln!(
+                "device {name} created; certificate files in {}",
+                out.display()
+            );
             println!("{}", issued.device.id);
             Ok(())
         }
         DeviceCommand::Token { device, common } => {
             let (d, token) = open(&common)?.registry.issue_token(&device)?;
-            eprintln!("token for device {} ({}); it is shown only now:", d.name, d.id);
+            eprintln!(
+                "token for device {} ({}); it is shown only now:",
+                d.name, d.id
+            );
             println!("{token}");
             Ok(())
         }
@@ -280,7 +332,10 @@ fn device(command: DeviceCommand) -> anyhow::Result<()> {
             if json {
                 return print_json(&devices);
             }
-            println!("{:<38} {:<24} {:<16} {:<11} {:<8} {:<12}", "ID", "NAME", "MODEL", "ZONE", "STATUS", "IDENTITY");
+            println!(
+                "{:<38} {:<24} {:<16} {:<11} {:<8} {:<12}",
+                "ID", "NAME", "MODEL", "ZONE", "STATUS", "IDENTITY"
+            );
             for d in devices {
                 println!(
                     "{:<38} {:<24} {:<16} {:<11} {:<8} {:<12}",
@@ -294,11 +349,25 @@ fn device(command: DeviceCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        DeviceCommand::Show { device, common } => print_json(&open(&common)?.registry.get(&device)?),
-        DeviceCommand::Update { device, name, zone, firmware, tags, common } => {
+        DeviceCommand::Show { device, common } => {
+            print_json(&open(&common)?.registry.get(&device)?)
+        }
+        DeviceCommand::Update {
+            device,
+            name,
+            zone,
+            firmware,
+            tags,
+            common,
+        } => {
             let d = open(&common)?.registry.update(
                 &device,
-                crate::registry::DevicePatch { name, zone, firmware_version: firmware, tags },
+                crate::registry::DevicePatch {
+                    name,
+                    zone,
+                    firmware_version: firmware,
+                    tags,
+                },
             )?;
             print_json(&d)
         }
@@ -321,4 +390,3 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()
         .context("starting the async runtime")
 }
-

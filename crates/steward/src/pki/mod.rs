@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
-    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    PKCS_ECDSA_P256_SHA256,
 };
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
@@ -281,10 +282,11 @@ impl Pki {
                 });
             }
         }
-        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .allow_unauthenticated()
-            .build()
-            .map_err(|e| PkiError::Tls(e.to_string()))?;
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| PkiError::Tls(e.to_string()))?;
         let key = PrivateKeyDer::try_from(self.server_key_der.clone())
             .map_err(|e| PkiError::Tls(e.to_string()))?;
         let config = rustls::ServerConfig::builder_with_provider(provider)
@@ -312,7 +314,10 @@ mod tests {
         let b = Pki::load_or_create(dir.path(), &["localhost".into()]).unwrap();
         assert_eq!(a.ca_pem(), b.ca_pem());
         for f in ["ca.key", "server.key"] {
-            let mode = std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join(f))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600, "{f}");
         }
         let issued = a.issue_device("dev-1").unwrap();
@@ -335,9 +340,19 @@ mod tests {
         let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
         assert!(!cert.is_ca());
         assert_eq!(
-            cert.subject().iter_common_name().next().unwrap().as_str().unwrap(),
+            cert.subject()
+                .iter_common_name()
+                .next()
+                .unwrap()
+                .as_str()
+                .unwrap(),
             "dev-2"
         );
-        assert!(pki.check_csr("-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n").is_err());
+        assert!(
+            pki.check_csr(
+                "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"
+            )
+            .is_err()
+        );
     }
 }

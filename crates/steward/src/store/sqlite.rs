@@ -298,8 +298,9 @@ impl Store for SqliteStore {
 
     fn devices(&self) -> Result<Vec<Device>, StoreError> {
         let conn = self.reader();
-        let mut stmt =
-            conn.prepare_cached(&format!("SELECT {DEVICE_COLUMNS} FROM devices ORDER BY name"))?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices ORDER BY name"
+        ))?;
         let mut rows = stmt.query([])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
@@ -385,8 +386,8 @@ impl Store for SqliteStore {
         value: &str,
     ) -> Result<Option<String>, StoreError> {
         let conn = self.reader();
-        let mut stmt = conn
-            .prepare_cached("SELECT device_id FROM identities WHERE kind = ?1 AND value = ?2")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT device_id FROM identities WHERE kind = ?1 AND value = ?2")?;
         Ok(stmt
             .query_row(params![kind.as_str(), value], |r| r.get(0))
             .optional()?)

@@ -64,11 +64,19 @@ pub enum In {
     PubRec(u16),
     PubRel(u16),
     PubComp(u16),
-    Subscribe { pkid: u16, filters: Vec<(String, u8)> },
-    Unsubscribe { pkid: u16, filters: Vec<String> },
+    Subscribe {
+        pkid: u16,
+        filters: Vec<(String, u8)>,
+    },
+    Unsubscribe {
+        pkid: u16,
+        filters: Vec<String>,
+    },
     PingReq,
     /// `with_will`: MQTT 5 reason 0x04 asks for the will to be sent.
-    Disconnect { with_will: bool },
+    Disconnect {
+        with_will: bool,
+    },
     /// A packet only a server sends (CONNACK, SUBACK, ...), or AUTH.
     Unexpected(&'static str),
 }
@@ -119,8 +127,14 @@ pub enum Out {
     PubRel(u16),
     PubComp(u16),
     /// `None` = refused.
-    SubAck { pkid: u16, granted: Vec<Option<u8>> },
-    UnsubAck { pkid: u16, count: usize },
+    SubAck {
+        pkid: u16,
+        granted: Vec<Option<u8>>,
+    },
+    UnsubAck {
+        pkid: u16,
+        count: usize,
+    },
     PingResp,
     Publish {
         topic: String,
@@ -179,7 +193,9 @@ pub fn read_connect(
         Err(e) => return Err(malformed(e)),
     }
     if buf.first().map(|b| b >> 4) != Some(1) {
-        return Err(CodecError::Malformed("the first packet must be CONNECT".into()));
+        return Err(CodecError::Malformed(
+            "the first packet must be CONNECT".into(),
+        ));
     }
     let version = match connect_level(buf) {
         Some(4) => Version::V311,
@@ -188,7 +204,9 @@ pub fn read_connect(
     };
     match read(version, buf, max)? {
         Some(In::Connect(c)) => Ok(Some((version, c))),
-        Some(_) => Err(CodecError::Malformed("the first packet must be CONNECT".into())),
+        Some(_) => Err(CodecError::Malformed(
+            "the first packet must be CONNECT".into(),
+        )),
         None => Ok(None),
     }
 }
@@ -215,7 +233,10 @@ pub fn read(version: Version, buf: &mut BytesMut, max: usize) -> Result<Option<I
                 Ok(p) => Ok(Some(from_v5(p))),
                 Err(m5::Error::InsufficientBytes(_)) => Ok(None),
                 Err(m5::Error::PayloadSizeLimitExceeded { pkt_size, .. }) => {
-                    Err(CodecError::TooLarge { size: pkt_size, max })
+                    Err(CodecError::TooLarge {
+                        size: pkt_size,
+                        max,
+                    })
                 }
                 Err(e) => Err(malformed(e)),
             }
@@ -278,7 +299,10 @@ fn from_v5(p: v5p::Packet) -> In {
             client_id: c.client_id,
             keep_alive: c.keep_alive,
             clean_start: c.clean_start,
-            session_expiry: c.properties.as_ref().and_then(|p| p.session_expiry_interval),
+            session_expiry: c
+                .properties
+                .as_ref()
+                .and_then(|p| p.session_expiry_interval),
             will: will.map(|w| Will {
                 topic: String::from_utf8_lossy(&w.topic).into_owned(),
                 payload: w.message,

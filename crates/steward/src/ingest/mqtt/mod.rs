@@ -248,7 +248,8 @@ impl Broker {
             .subscriptions
             .iter()
             .any(|(f, _)| rumqttc::mqttbytes::matches(&msg.topic, f));
-        if state.persistent && subscribed && state.queue.len() < self.config.max_queued_per_session {
+        if state.persistent && subscribed && state.queue.len() < self.config.max_queued_per_session
+        {
             state.queue.push_back(msg);
             Delivery::Queued
         } else {

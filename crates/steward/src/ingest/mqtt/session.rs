@@ -233,7 +233,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
             _ => Reason::NotAuthorized,
         };
         if let Some(fp) = cert {
-            match registry.authenticate(IdentityKind::CertSha256, fp).map_err(refuse)? {
+            match registry
+                .authenticate(IdentityKind::CertSha256, fp)
+                .map_err(refuse)?
+            {
                 // A certificate speaks for one device; a username must not claim another.
                 Some(d) if c.username.as_deref().is_none_or(|u| u == d.id) => Ok(d),
                 _ => Err(Reason::NotAuthorized),
@@ -348,7 +351,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
             &device_id,
             conn_id,
             std::mem::take(&mut state.subscriptions),
-            std::mem::take(&mut state.unacked_out).into_values().collect(),
+            std::mem::take(&mut state.unacked_out)
+                .into_values()
+                .collect(),
         );
         if let Some(w) = will {
             // MQTT §3.1.2.5: the will is published when the connection ends without
@@ -387,9 +392,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
                 return End::Lost(e.to_string());
             }
             if stopping && st.inflight.is_empty() {
-                return End::Closed(Reason::ServerShuttingDown, "the gateway is shutting down".into());
+                return End::Closed(
+                    Reason::ServerShuttingDown,
+                    "the gateway is shutting down".into(),
+                );
             }
-            let can_read = !stopping && throttled_until.is_none() && st.inflight.len() < max_inflight;
+            let can_read =
+                !stopping && throttled_until.is_none() && st.inflight.len() < max_inflight;
             tokio::select! {
                 biased;
                 _ = stop.cancelled(), if !stopping => stopping = true,
@@ -572,7 +581,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
         let (pkid, qos) = (p.pkid, p.qos);
         let refuse = |st: &mut State, reason: Reason, why: String| -> Option<End> {
             st.inflight.push_back(Box::pin(async move {
-                Ack { pkid, qos, result: Err((reason, why)) }
+                Ack {
+                    pkid,
+                    qos,
+                    result: Err((reason, why)),
+                }
             }));
             None
         };
@@ -581,17 +594,29 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
             Err(TopicError::NotAllowed) => {
                 self.broker.metrics.error("acl_publish");
                 tracing::info!(device = %st.device.id, topic = %p.topic, "publish refused");
-                return refuse(st, Reason::NotAuthorized, format!("device may not publish to `{}`", p.topic));
+                return refuse(
+                    st,
+                    Reason::NotAuthorized,
+                    format!("device may not publish to `{}`", p.topic),
+                );
             }
             Err(TopicError::ContentType(ct)) => {
-                return refuse(st, Reason::PayloadFormatInvalid, format!("unsupported content type `{ct}`"));
+                return refuse(
+                    st,
+                    Reason::PayloadFormatInvalid,
+                    format!("unsupported content type `{ct}`"),
+                );
             }
         };
         if p.qos == 2 && st.awaiting_rel.contains(&p.pkid) {
             // A retransmission of a QoS 2 message already stored: acknowledge again,
             // store nothing (MQTT §4.3.3).
             st.inflight.push_back(Box::pin(async move {
-                Ack { pkid: p.pkid, qos: 2, result: Ok(0) }
+                Ack {
+                    pkid: p.pkid,
+                    qos: 2,
+                    result: Ok(0),
+                }
             }));
             return None;
         }
@@ -612,7 +637,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
                     st.awaiting_rel.remove(&pkid);
                 }
                 let r = refusal(&e);
-                Box::pin(async move { Ack { pkid, qos, result: Err(r) } })
+                Box::pin(async move {
+                    Ack {
+                        pkid,
+                        qos,
+                        result: Err(r),
+                    }
+                })
             }
         };
         st.inflight.push_back(fut);
@@ -633,7 +664,11 @@ fn is_telemetry(telemetry: &str, topic: &str) -> bool {
 }
 
 /// The format a publish is in, or why the device may not publish there.
-fn format_of(telemetry: &str, topic: &str, content_type: Option<&str>) -> Result<Format, TopicError> {
+fn format_of(
+    telemetry: &str,
+    topic: &str,
+    content_type: Option<&str>,
+) -> Result<Format, TopicError> {
     if !is_telemetry(telemetry, topic) {
         return Err(TopicError::NotAllowed);
     }
@@ -675,8 +710,14 @@ mod tests {
         assert!(!may_subscribe(c, "#"));
         assert!(!may_subscribe(c, "steward/v1/devices/a/commandsX"));
         assert!(!may_subscribe(c, "steward/v1/devices/b/commands/#"));
-        assert!(matches!(format_of(t, t, Some("application/senml+cbor")), Ok(Format::SenmlCbor)));
-        assert!(matches!(format_of(t, t, Some("text/plain")), Err(TopicError::ContentType(_))));
+        assert!(matches!(
+            format_of(t, t, Some("application/senml+cbor")),
+            Ok(Format::SenmlCbor)
+        ));
+        assert!(matches!(
+            format_of(t, t, Some("text/plain")),
+            Err(TopicError::ContentType(_))
+        ));
     }
 
     #[tokio::test(start_paused = true)]
