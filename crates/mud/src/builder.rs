@@ -82,8 +82,9 @@ impl FromStr for Allow {
 fn parse_peer(p: &str) -> Result<Peer, String> {
     if let Some((k, v)) = p.split_once('=') {
         return match k {
-            "manufacturer" => crate::validate::dns_name(v)
-                .map(|_| Peer::Manufacturer(v.to_owned())),
+            "manufacturer" => {
+                crate::validate::dns_name(v).map(|_| Peer::Manufacturer(v.to_owned()))
+            }
             "model" => crate::validate::mud_url(v).map(|_| Peer::Model(v.to_owned())),
             "controller" => url::Url::parse(v)
                 .map(|_| Peer::Controller(v.to_owned()))
@@ -177,8 +178,16 @@ impl NewMud {
             }
             let frn = format!("mud-{fam}fr");
             let ton = format!("mud-{fam}to");
-            acls.push(Acl { name: frn.clone(), acl_type: Some(ty.clone()), aces: fr });
-            acls.push(Acl { name: ton.clone(), acl_type: Some(ty), aces: t });
+            acls.push(Acl {
+                name: frn.clone(),
+                acl_type: Some(ty.clone()),
+                aces: fr,
+            });
+            acls.push(Acl {
+                name: ton.clone(),
+                acl_type: Some(ty),
+                aces: t,
+            });
             from.push(frn);
             to.push(ton);
         }
@@ -284,8 +293,14 @@ fn ace_pair(a: &Allow, i: usize, v6: bool) -> Result<(Ace, Ace), String> {
         AllowProtocol::Udp => {
             ip_from.protocol = Some(17);
             ip_to.protocol = Some(17);
-            from.l4 = Some(L4Match::Udp(UdpMatch { src_port: dev_fr, dst_port: peer_fr }));
-            to.l4 = Some(L4Match::Udp(UdpMatch { src_port: peer_fr, dst_port: dev_fr }));
+            from.l4 = Some(L4Match::Udp(UdpMatch {
+                src_port: dev_fr,
+                dst_port: peer_fr,
+            }));
+            to.l4 = Some(L4Match::Udp(UdpMatch {
+                src_port: peer_fr,
+                dst_port: dev_fr,
+            }));
         }
         AllowProtocol::Any => {}
     }
@@ -301,8 +316,16 @@ fn ace_pair(a: &Allow, i: usize, v6: bool) -> Result<(Ace, Ace), String> {
     from.l3 = l3(ip_from);
     to.l3 = l3(ip_to);
     Ok((
-        Ace { name: format!("{tag}{i}-frdev"), matches: from, forwarding: Forwarding::Accept },
-        Ace { name: format!("{tag}{i}-todev"), matches: to, forwarding: Forwarding::Accept },
+        Ace {
+            name: format!("{tag}{i}-frdev"),
+            matches: from,
+            forwarding: Forwarding::Accept,
+        },
+        Ace {
+            name: format!("{tag}{i}-todev"),
+            matches: to,
+            forwarding: Forwarding::Accept,
+        },
     ))
 }
 

@@ -60,7 +60,9 @@ pub enum SignatureStatus {
     /// No signature, and the policy allowed that.
     UnsignedAllowed,
     /// No signature, or a bad one: the file is rejected.
-    Rejected { reason: String },
+    Rejected {
+        reason: String,
+    },
 }
 
 /// Everything `check` found, ready to print or to serialise with `--json`.
@@ -93,11 +95,16 @@ impl Report {
             s.push('\n');
         }
         match &self.signature {
-            SignatureStatus::Verified(i) => {
-                s.push_str(&format!("signature: verified, signed by {} (issuer {})\n", i.signer_subject, i.signer_issuer))
+            SignatureStatus::Verified(i) => s.push_str(&format!(
+                "signature: verified, signed by {} (issuer {})\n",
+                i.signer_subject, i.signer_issuer
+            )),
+            SignatureStatus::UnsignedAllowed => {
+                s.push_str("signature: none (unsigned files allowed)\n")
             }
-            SignatureStatus::UnsignedAllowed => s.push_str("signature: none (unsigned files allowed)\n"),
-            SignatureStatus::Rejected { reason } => s.push_str(&format!("signature: rejected: {reason}\n")),
+            SignatureStatus::Rejected { reason } => {
+                s.push_str(&format!("signature: rejected: {reason}\n"))
+            }
         }
         if let Some(u) = &self.mud_url {
             s.push_str(&format!("{u}\n"));
@@ -137,7 +144,9 @@ pub fn check(bytes: &[u8], opts: &CheckOptions) -> Report {
                 Ok(info) => SignatureStatus::Verified(info),
                 Err(e) => {
                     errors.push(sig_diag(&e));
-                    let r = SignatureStatus::Rejected { reason: e.to_string() };
+                    let r = SignatureStatus::Rejected {
+                        reason: e.to_string(),
+                    };
                     signature_error = Some(e);
                     r
                 }
@@ -187,7 +196,9 @@ pub fn check(bytes: &[u8], opts: &CheckOptions) -> Report {
         } else {
             let e = SignatureError::Missing;
             errors.push(sig_diag(&e));
-            signature = SignatureStatus::Rejected { reason: e.to_string() };
+            signature = SignatureStatus::Rejected {
+                reason: e.to_string(),
+            };
             signature_error = Some(e);
         }
     }

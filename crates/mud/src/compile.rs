@@ -101,7 +101,10 @@ pub enum Peer {
     /// The controller the administrator set for this device's MUD URL (RFC 8520 §8.6).
     MyController,
     /// A MAC address, with an optional mask.
-    Mac { address: String, mask: Option<String> },
+    Mac {
+        address: String,
+        mask: Option<String>,
+    },
 }
 
 /// Where a rule came from, for `steward explain`.
@@ -117,7 +120,10 @@ pub struct Provenance {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CompileError {
     #[error("{direction} policy names ACL '{acl}', which the file does not define")]
-    MissingAcl { direction: &'static str, acl: String },
+    MissingAcl {
+        direction: &'static str,
+        acl: String,
+    },
     #[error("ACL '{acl}' ACE '{ace}': {message}")]
     Ace {
         acl: String,
@@ -212,18 +218,20 @@ pub(crate) fn sides(ace: &Ace, dir: Direction) -> Sides {
 pub fn compile(file: &MudFile) -> Result<DevicePolicy, CompileError> {
     let mut rules = Vec::new();
     for (dir, names, dname) in [
-        (Direction::FromDevice, &file.mud.from_device_policy, "from-device"),
+        (
+            Direction::FromDevice,
+            &file.mud.from_device_policy,
+            "from-device",
+        ),
         (Direction::ToDevice, &file.mud.to_device_policy, "to-device"),
     ] {
         for name in names {
-            let acl = file
-                .acls
-                .iter()
-                .find(|a| &a.name == name)
-                .ok_or_else(|| CompileError::MissingAcl {
+            let acl = file.acls.iter().find(|a| &a.name == name).ok_or_else(|| {
+                CompileError::MissingAcl {
                     direction: dname,
                     acl: name.clone(),
-                })?;
+                }
+            })?;
             for ace in &acl.aces {
                 rules.push(compile_ace(file, acl, ace, dir)?);
             }

@@ -39,7 +39,9 @@ pub mod source;
 pub mod validate;
 
 pub use check::{CheckOptions, Report, SignatureStatus, UnsignedPolicy, check};
-pub use compile::{Action, CompileError, DevicePolicy, IpVersion, Peer, Protocol, Provenance, Rule, compile};
+pub use compile::{
+    Action, CompileError, DevicePolicy, IpVersion, Peer, Protocol, Provenance, Rule, compile,
+};
 pub use diag::{Diagnostic, Severity};
 pub use model::MudFile;
 pub use parse::{Limits, Mode, ParseError, ParseOptions, Parsed, parse};

@@ -286,7 +286,7 @@ impl fmt::Display for PortMatch {
 }
 
 /// Which way traffic goes, seen from the device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Direction {
     FromDevice,
@@ -368,7 +368,11 @@ impl Ace {
         if let Some(e) = &self.matches.eth {
             let mut o = Map::new();
             put(&mut o, "destination-mac-address", e.dst_mac.clone());
-            put(&mut o, "destination-mac-address-mask", e.dst_mac_mask.clone());
+            put(
+                &mut o,
+                "destination-mac-address-mask",
+                e.dst_mac_mask.clone(),
+            );
             put(&mut o, "source-mac-address", e.src_mac.clone());
             put(&mut o, "source-mac-address-mask", e.src_mac_mask.clone());
             put(&mut o, "ethertype", e.ethertype);
@@ -406,13 +410,21 @@ impl Ace {
                     t.direction_initiated.map(|d| d.as_str()),
                 );
                 put(&mut o, "source-port", t.src_port.as_ref().map(port_json));
-                put(&mut o, "destination-port", t.dst_port.as_ref().map(port_json));
+                put(
+                    &mut o,
+                    "destination-port",
+                    t.dst_port.as_ref().map(port_json),
+                );
                 m.insert("tcp".into(), Value::Object(o));
             }
             Some(L4Match::Udp(u)) => {
                 let mut o = Map::new();
                 put(&mut o, "source-port", u.src_port.as_ref().map(port_json));
-                put(&mut o, "destination-port", u.dst_port.as_ref().map(port_json));
+                put(
+                    &mut o,
+                    "destination-port",
+                    u.dst_port.as_ref().map(port_json),
+                );
                 m.insert("udp".into(), Value::Object(o));
             }
             Some(L4Match::Icmp(i)) => {

@@ -93,7 +93,9 @@ pub struct Parsed {
 /// Why a file could not be parsed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ParseError {
-    #[error("file is {size} bytes; the limit is {limit} bytes (raise the limit if this file is legitimate)")]
+    #[error(
+        "file is {size} bytes; the limit is {limit} bytes (raise the limit if this file is legitimate)"
+    )]
     TooLarge { size: usize, limit: usize },
     #[error("file is not UTF-8 text (RFC 8259 §8.1): invalid byte at offset {offset}")]
     NotUtf8 { offset: usize },
@@ -263,7 +265,10 @@ impl Parser<'_> {
             other => {
                 self.error(
                     path,
-                    format!("expected {what} (a JSON object), found {}", json_type(other)),
+                    format!(
+                        "expected {what} (a JSON object), found {}",
+                        json_type(other)
+                    ),
                 );
                 None
             }
@@ -281,10 +286,7 @@ impl Parser<'_> {
             Value::Array(a) if a.len() > max => {
                 self.error(
                     path,
-                    format!(
-                        "{what} has {} entries; the limit is {max}",
-                        a.len()
-                    ),
+                    format!("{what} has {} entries; the limit is {max}", a.len()),
                 );
                 None
             }
@@ -369,13 +371,19 @@ impl Parser<'_> {
         match v {
             Value::Bool(b) => Some(*b),
             Value::String(s) if s == "true" || s == "false" => {
-                self.deviation(path, format!("{what} is written as a string; expected a JSON boolean"));
+                self.deviation(
+                    path,
+                    format!("{what} is written as a string; expected a JSON boolean"),
+                );
                 Some(s == "true")
             }
             other => {
                 self.error(
                     path,
-                    format!("expected {what} (true or false), found {}", json_type(other)),
+                    format!(
+                        "expected {what} (true or false), found {}",
+                        json_type(other)
+                    ),
                 );
                 None
             }
@@ -400,7 +408,10 @@ impl Parser<'_> {
         }
         self.error(
             path,
-            format!("expected {what} as [null] (a YANG `empty` leaf), found {}", json_type(v)),
+            format!(
+                "expected {what} as [null] (a YANG `empty` leaf), found {}",
+                json_type(v)
+            ),
         );
         false
     }
@@ -419,7 +430,10 @@ impl Parser<'_> {
     fn host(&mut self, v: &Value, path: &JsonPath, what: &str) -> Option<String> {
         let s = self.string(v, path, what, self.limits.max_dns_name_len)?;
         if let Err(msg) = validate::dns_name(&s) {
-            self.error(path, format!("{what} '{s}' is not a valid host name: {msg}"));
+            self.error(
+                path,
+                format!("{what} '{s}' is not a valid host name: {msg}"),
+            );
             return None;
         }
         Some(s)
@@ -451,11 +465,19 @@ impl Parser<'_> {
     fn root(&mut self, v: &Value) -> Option<MudFile> {
         let root = JsonPath::root();
         let m = self.object(v, &root, "a MUD file")?;
-        self.unknown(m, &root, &[ROOT_MUD, ROOT_ACLS, ROOT_ACLS_LEGACY], Place::Container);
+        self.unknown(
+            m,
+            &root,
+            &[ROOT_MUD, ROOT_ACLS, ROOT_ACLS_LEGACY],
+            Place::Container,
+        );
         let mud = match m.get(ROOT_MUD) {
             Some(v) => self.mud(v, &root.key(ROOT_MUD)),
             None => {
-                self.error(&root, format!("missing the '{ROOT_MUD}' container (RFC 8520 §2.1)"));
+                self.error(
+                    &root,
+                    format!("missing the '{ROOT_MUD}' container (RFC 8520 §2.1)"),
+                );
                 None
             }
         };
@@ -478,7 +500,10 @@ impl Parser<'_> {
             }
             (None, None) => Some(Vec::new()),
         };
-        Some(MudFile { mud: mud?, acls: acls? })
+        Some(MudFile {
+            mud: mud?,
+            acls: acls?,
+        })
     }
 
     fn mud(&mut self, v: &Value, path: &JsonPath) -> Option<MudContainer> {
@@ -509,7 +534,9 @@ impl Parser<'_> {
                 Some(n) => {
                     self.error(
                         &path.key("mud-version"),
-                        format!("mud-version {n} is not supported; RFC 8520 §3.1 defines version 1"),
+                        format!(
+                            "mud-version {n} is not supported; RFC 8520 §3.1 defines version 1"
+                        ),
                     );
                     ok = false;
                     1
@@ -520,7 +547,10 @@ impl Parser<'_> {
                 }
             },
             None => {
-                self.deviation(path, "missing mud-version (mandatory, RFC 8520 §3.1); assuming 1");
+                self.deviation(
+                    path,
+                    "missing mud-version (mandatory, RFC 8520 §3.1); assuming 1",
+                );
                 1
             }
         };
@@ -581,15 +611,24 @@ impl Parser<'_> {
             Some(s)
         }, &mut ok);
 
-        let cache_validity = self.opt(m, path, "cache-validity", |p, v, path| {
-            // RFC 8520 §3.5: uint8, range 1..168 hours; both ends are valid.
-            let n = p.uint(v, path, "cache-validity", 255)?;
-            if !(1..=168).contains(&n) {
-                p.error(path, format!("cache-validity is {n}; RFC 8520 §3.5 allows 1 to 168 hours"));
-                return None;
-            }
-            Some(n as u8)
-        }, &mut ok);
+        let cache_validity = self.opt(
+            m,
+            path,
+            "cache-validity",
+            |p, v, path| {
+                // RFC 8520 §3.5: uint8, range 1..168 hours; both ends are valid.
+                let n = p.uint(v, path, "cache-validity", 255)?;
+                if !(1..=168).contains(&n) {
+                    p.error(
+                        path,
+                        format!("cache-validity is {n}; RFC 8520 §3.5 allows 1 to 168 hours"),
+                    );
+                    return None;
+                }
+                Some(n as u8)
+            },
+            &mut ok,
+        );
 
         let is_supported = match m.get("is-supported") {
             Some(v) => match self.boolean(v, &path.key("is-supported"), "is-supported") {
@@ -600,40 +639,103 @@ impl Parser<'_> {
                 }
             },
             None => {
-                self.deviation(path, "missing is-supported (mandatory, RFC 8520 §3.6); assuming false");
+                self.deviation(
+                    path,
+                    "missing is-supported (mandatory, RFC 8520 §3.6); assuming false",
+                );
                 false
             }
         };
 
         // RFC 8520 §3.7: systeminfo is 1..60 characters.
-        let systeminfo = self.opt(m, path, "systeminfo", |p, v, path| match v {
-            Value::String(s) if s.chars().count() > 60 => {
-                p.deviation(path, format!("systeminfo is {} characters; RFC 8520 §3.7 allows at most 60", s.chars().count()));
-                p.string(v, path, "systeminfo", p.limits.max_string_len)
-            }
-            _ => p.string(v, path, "systeminfo", 60),
-        }, &mut ok);
-        let mfg_name = self.opt(m, path, "mfg-name", |p, v, path| p.string(v, path, "mfg-name", 255), &mut ok);
-        let model_name = self.opt(m, path, "model-name", |p, v, path| p.string(v, path, "model-name", 255), &mut ok);
-        let firmware_rev = self.opt(m, path, "firmware-rev", |p, v, path| p.string(v, path, "firmware-rev", 255), &mut ok);
-        let software_rev = self.opt(m, path, "software-rev", |p, v, path| p.string(v, path, "software-rev", 255), &mut ok);
-        let documentation = self.opt(m, path, "documentation", |p, v, path| p.uri(v, path, "documentation"), &mut ok);
-        let extensions = self
-            .opt(m, path, "extensions", |p, v, path| {
-                let a = p.array(v, path, "extensions", 64)?;
-                let mut out = Vec::new();
-                for (i, e) in a.iter().enumerate() {
-                    out.push(p.string(e, &path.idx(i), "extension name", 40)?);
+        let systeminfo = self.opt(
+            m,
+            path,
+            "systeminfo",
+            |p, v, path| match v {
+                Value::String(s) if s.chars().count() > 60 => {
+                    p.deviation(
+                        path,
+                        format!(
+                            "systeminfo is {} characters; RFC 8520 §3.7 allows at most 60",
+                            s.chars().count()
+                        ),
+                    );
+                    p.string(v, path, "systeminfo", p.limits.max_string_len)
                 }
-                Some(out)
-            }, &mut ok)
+                _ => p.string(v, path, "systeminfo", 60),
+            },
+            &mut ok,
+        );
+        let mfg_name = self.opt(
+            m,
+            path,
+            "mfg-name",
+            |p, v, path| p.string(v, path, "mfg-name", 255),
+            &mut ok,
+        );
+        let model_name = self.opt(
+            m,
+            path,
+            "model-name",
+            |p, v, path| p.string(v, path, "model-name", 255),
+            &mut ok,
+        );
+        let firmware_rev = self.opt(
+            m,
+            path,
+            "firmware-rev",
+            |p, v, path| p.string(v, path, "firmware-rev", 255),
+            &mut ok,
+        );
+        let software_rev = self.opt(
+            m,
+            path,
+            "software-rev",
+            |p, v, path| p.string(v, path, "software-rev", 255),
+            &mut ok,
+        );
+        let documentation = self.opt(
+            m,
+            path,
+            "documentation",
+            |p, v, path| p.uri(v, path, "documentation"),
+            &mut ok,
+        );
+        let extensions = self
+            .opt(
+                m,
+                path,
+                "extensions",
+                |p, v, path| {
+                    let a = p.array(v, path, "extensions", 64)?;
+                    let mut out = Vec::new();
+                    for (i, e) in a.iter().enumerate() {
+                        out.push(p.string(e, &path.idx(i), "extension name", 40)?);
+                    }
+                    Some(out)
+                },
+                &mut ok,
+            )
             .unwrap_or_default();
 
         let from_device_policy = self
-            .opt(m, path, "from-device-policy", |p, v, path| p.policy(v, path, Direction::FromDevice), &mut ok)
+            .opt(
+                m,
+                path,
+                "from-device-policy",
+                |p, v, path| p.policy(v, path, Direction::FromDevice),
+                &mut ok,
+            )
             .unwrap_or_default();
         let to_device_policy = self
-            .opt(m, path, "to-device-policy", |p, v, path| p.policy(v, path, Direction::ToDevice), &mut ok)
+            .opt(
+                m,
+                path,
+                "to-device-policy",
+                |p, v, path| p.policy(v, path, Direction::ToDevice),
+                &mut ok,
+            )
             .unwrap_or_default();
         if from_device_policy.is_empty() && to_device_policy.is_empty() {
             self.warn(path, "neither from-device-policy nor to-device-policy names an ACL: the device may not communicate at all");
@@ -703,7 +805,10 @@ impl Parser<'_> {
             };
             let name = self.name_member(em, &ep, "ACL name", "acl-name");
             if em.contains_key("acl-type") {
-                self.deviation(&ep.key("acl-type"), "pre-RFC 'acl-type' in a policy entry; ignored");
+                self.deviation(
+                    &ep.key("acl-type"),
+                    "pre-RFC 'acl-type' in a policy entry; ignored",
+                );
             }
             self.unknown(em, &ep, &["name", "acl-name", "acl-type"], Place::Structure);
             match name {
@@ -738,7 +843,10 @@ impl Parser<'_> {
                 self.string(v, &p, what, max)
             }
             (Some(_), Some(_)) => {
-                self.error(path, format!("both 'name' and the pre-RFC '{legacy}' are present"));
+                self.error(
+                    path,
+                    format!("both 'name' and the pre-RFC '{legacy}' are present"),
+                );
                 None
             }
             (None, None) => {
@@ -778,12 +886,24 @@ impl Parser<'_> {
         ok.then_some(acls)
     }
 
-    fn acl(&mut self, v: &Value, path: &JsonPath, total: &mut usize) -> Option<(Acl, Vec<JsonPath>)> {
+    fn acl(
+        &mut self,
+        v: &Value,
+        path: &JsonPath,
+        total: &mut usize,
+    ) -> Option<(Acl, Vec<JsonPath>)> {
         let m = self.object(v, path, "an ACL")?;
         self.unknown(
             m,
             path,
-            &["name", "acl-name", "type", "acl-type", "aces", "access-list-entries"],
+            &[
+                "name",
+                "acl-name",
+                "type",
+                "acl-type",
+                "aces",
+                "access-list-entries",
+            ],
             Place::Structure,
         );
         let name = self.name_member(m, path, "ACL name", "acl-name");
@@ -796,7 +916,10 @@ impl Parser<'_> {
             (Some(v), _) => (Some(v), path.key("aces")),
             (None, Some(v)) => {
                 let p = path.key("access-list-entries");
-                self.deviation(&p, "pre-RFC 'access-list-entries'; RFC 8519 calls it 'aces'");
+                self.deviation(
+                    &p,
+                    "pre-RFC 'access-list-entries'; RFC 8519 calls it 'aces'",
+                );
                 (Some(v), p)
             }
             (None, None) => (None, path.key("aces")),
@@ -812,7 +935,13 @@ impl Parser<'_> {
                 let list = self.array(list, &lp, "the ace list", self.limits.max_aces_per_acl)?;
                 *total += list.len();
                 if *total > self.limits.max_total_aces {
-                    self.error(&lp, format!("the file has more than {} ACEs in all", self.limits.max_total_aces));
+                    self.error(
+                        &lp,
+                        format!(
+                            "the file has more than {} ACEs in all",
+                            self.limits.max_total_aces
+                        ),
+                    );
                     return None;
                 }
                 for (i, e) in list.iter().enumerate() {
@@ -833,10 +962,22 @@ impl Parser<'_> {
         }
         let name = name?;
         let acl_type = acl_type.ok()?;
-        ok.then_some((Acl { name, acl_type, aces }, ace_paths))
+        ok.then_some((
+            Acl {
+                name,
+                acl_type,
+                aces,
+            },
+            ace_paths,
+        ))
     }
 
-    fn acl_type(&mut self, v: &Value, path: &JsonPath, legacy_key: bool) -> Result<Option<AclType>, ()> {
+    fn acl_type(
+        &mut self,
+        v: &Value,
+        path: &JsonPath,
+        legacy_key: bool,
+    ) -> Result<Option<AclType>, ()> {
         if legacy_key {
             self.deviation(path, "pre-RFC 'acl-type'; RFC 8519 calls it 'type'");
         }
@@ -847,7 +988,13 @@ impl Parser<'_> {
         let bare = s.strip_prefix("ietf-access-control-list:").unwrap_or(&s);
         // Drafts of RFC 8519 used `ipv4-acl`, `ipv6-acl`, `eth-acl`.
         if let Some(t) = AclType::from_identity(&format!("{bare}-type")) {
-            self.deviation(path, format!("pre-RFC ACL type '{s}'; RFC 8519 calls it '{}'", t.identity()));
+            self.deviation(
+                path,
+                format!(
+                    "pre-RFC ACL type '{s}'; RFC 8519 calls it '{}'",
+                    t.identity()
+                ),
+            );
             return Ok(Some(t));
         }
         self.error(path, format!("unknown ACL type '{s}'; expected one of ipv4-acl-type, ipv6-acl-type, eth-acl-type, mixed-eth-ipv4-acl-type, mixed-eth-ipv6-acl-type, mixed-eth-ipv4-ipv6-acl-type"));
@@ -856,7 +1003,12 @@ impl Parser<'_> {
 
     fn ace(&mut self, v: &Value, path: &JsonPath, acl_type: Option<&AclType>) -> Option<Ace> {
         let m = self.object(v, path, "an ACE")?;
-        self.unknown(m, path, &["name", "rule-name", "matches", "actions"], Place::Structure);
+        self.unknown(
+            m,
+            path,
+            &["name", "rule-name", "matches", "actions"],
+            Place::Structure,
+        );
         let name = self.name_member(m, path, "ACE name", "rule-name");
         let matches = match m.get("matches") {
             Some(v) => self.matches(v, &path.key("matches")),
@@ -866,7 +1018,10 @@ impl Parser<'_> {
         let forwarding = match m.get("actions") {
             Some(v) => self.actions(v, &path.key("actions")),
             None => {
-                self.error(path, "missing 'actions' (RFC 8519 §4.1: every ACE has a forwarding action)");
+                self.error(
+                    path,
+                    "missing 'actions' (RFC 8519 §4.1: every ACE has a forwarding action)",
+                );
                 None
             }
         };
@@ -887,7 +1042,10 @@ impl Parser<'_> {
         let m = self.object(v, path, "actions")?;
         self.unknown(m, path, &["forwarding", "logging"], Place::Structure);
         let Some(f) = m.get("forwarding") else {
-            self.error(path, "missing 'forwarding' (RFC 8519: accept, drop or reject)");
+            self.error(
+                path,
+                "missing 'forwarding' (RFC 8519: accept, drop or reject)",
+            );
             return None;
         };
         let p = path.key("forwarding");
@@ -898,7 +1056,10 @@ impl Parser<'_> {
             "drop" => Some(Forwarding::Drop),
             "reject" => Some(Forwarding::Reject),
             _ => {
-                self.error(&p, format!("unknown forwarding action '{s}'; expected accept, drop or reject"));
+                self.error(
+                    &p,
+                    format!("unknown forwarding action '{s}'; expected accept, drop or reject"),
+                );
                 None
             }
         }
@@ -909,8 +1070,16 @@ impl Parser<'_> {
     fn matches(&mut self, v: &Value, path: &JsonPath) -> Option<Matches> {
         let m = self.object(v, path, "matches")?;
         let mut known: Vec<&str> = vec![
-            "eth", "ipv4", "ipv6", "tcp", "udp", "icmp", "ietf-mud:mud",
-            "ipv4-acl", "ipv6-acl", "ietf-mud:mud-acl",
+            "eth",
+            "ipv4",
+            "ipv6",
+            "tcp",
+            "udp",
+            "icmp",
+            "ietf-mud:mud",
+            "ipv4-acl",
+            "ipv6-acl",
+            "ietf-mud:mud-acl",
         ];
         known.extend(LEGACY_MUD_LEAVES.iter().copied());
         self.unknown(m, path, &known, Place::Match);
@@ -934,16 +1103,32 @@ impl Parser<'_> {
             if let Some(v) = m.get(key) {
                 let p = path.key(key);
                 if legacy {
-                    self.deviation(&p, format!("pre-RFC match container '{key}'; RFC 8519 calls it '{}'", &key[..4]));
+                    self.deviation(
+                        &p,
+                        format!(
+                            "pre-RFC match container '{key}'; RFC 8519 calls it '{}'",
+                            &key[..4]
+                        ),
+                    );
                 }
                 match self.ip(v, &p, v6, &mut legacy_ports) {
-                    Some(ip) => l3.push((if v6 { L3Match::Ipv6(ip) } else { L3Match::Ipv4(ip) }, p)),
+                    Some(ip) => l3.push((
+                        if v6 {
+                            L3Match::Ipv6(ip)
+                        } else {
+                            L3Match::Ipv4(ip)
+                        },
+                        p,
+                    )),
                     None => ok = false,
                 }
             }
         }
         if l3.len() > 1 {
-            self.error(path, "an ACE matches at most one of ipv4 and ipv6 (RFC 8519 §4.1, choice l3)");
+            self.error(
+                path,
+                "an ACE matches at most one of ipv4 and ipv6 (RFC 8519 §4.1, choice l3)",
+            );
             ok = false;
         }
         out.l3 = l3.into_iter().next().map(|(m, _)| m);
@@ -969,7 +1154,10 @@ impl Parser<'_> {
             }
         }
         if l4.len() > 1 {
-            self.error(path, "an ACE matches at most one of tcp, udp and icmp (RFC 8519 §4.1, choice l4)");
+            self.error(
+                path,
+                "an ACE matches at most one of tcp, udp and icmp (RFC 8519 §4.1, choice l4)",
+            );
             ok = false;
         }
         out.l4 = l4.into_iter().next();
@@ -978,15 +1166,25 @@ impl Parser<'_> {
         }
 
         // MUD abstractions (RFC 8520 §4).
-        let mud_key = if m.contains_key("ietf-mud:mud") { "ietf-mud:mud" } else { "ietf-mud:mud-acl" };
+        let mud_key = if m.contains_key("ietf-mud:mud") {
+            "ietf-mud:mud"
+        } else {
+            "ietf-mud:mud-acl"
+        };
         if m.contains_key("ietf-mud:mud") && m.contains_key("ietf-mud:mud-acl") {
-            self.error(path, "both 'ietf-mud:mud' and the pre-RFC 'ietf-mud:mud-acl' are present");
+            self.error(
+                path,
+                "both 'ietf-mud:mud' and the pre-RFC 'ietf-mud:mud-acl' are present",
+            );
             ok = false;
         }
         if let Some(v) = m.get(mud_key) {
             let p = path.key(mud_key);
             if mud_key != "ietf-mud:mud" {
-                self.deviation(&p, "pre-RFC 'ietf-mud:mud-acl'; RFC 8520 calls it 'ietf-mud:mud'");
+                self.deviation(
+                    &p,
+                    "pre-RFC 'ietf-mud:mud-acl'; RFC 8520 calls it 'ietf-mud:mud'",
+                );
             }
             match self.object(v, &p, "the ietf-mud:mud match container") {
                 Some(mm) => {
@@ -1041,16 +1239,37 @@ impl Parser<'_> {
         }
     }
 
-    fn ip(&mut self, v: &Value, path: &JsonPath, v6: bool, legacy: &mut LegacyPorts) -> Option<IpMatch> {
-        let m = self.object(v, path, if v6 { "the ipv6 match" } else { "the ipv4 match" })?;
+    fn ip(
+        &mut self,
+        v: &Value,
+        path: &JsonPath,
+        v6: bool,
+        legacy: &mut LegacyPorts,
+    ) -> Option<IpMatch> {
+        let m = self.object(
+            v,
+            path,
+            if v6 {
+                "the ipv6 match"
+            } else {
+                "the ipv4 match"
+            },
+        )?;
         let fam = if v6 { "ipv6" } else { "ipv4" };
         let src_net = format!("source-{fam}-network");
         let dst_net = format!("destination-{fam}-network");
         let known = [
-            "protocol", "dscp", "ttl", src_net.as_str(), dst_net.as_str(),
-            "ietf-acldns:src-dnsname", "ietf-acldns:dst-dnsname",
-            "source-port-range", "destination-port-range",
-            "source-port-range-or-operator", "destination-port-range-or-operator",
+            "protocol",
+            "dscp",
+            "ttl",
+            src_net.as_str(),
+            dst_net.as_str(),
+            "ietf-acldns:src-dnsname",
+            "ietf-acldns:dst-dnsname",
+            "source-port-range",
+            "destination-port-range",
+            "source-port-range-or-operator",
+            "destination-port-range-or-operator",
         ];
         self.unknown(m, path, &known, Place::Match);
         let mut ok = true;
@@ -1066,7 +1285,10 @@ impl Parser<'_> {
         out.protocol = num(self, "protocol", 255);
         out.dscp = num(self, "dscp", 63);
         out.ttl = num(self, "ttl", 255);
-        for (key, slot) in [(&src_net, &mut out.src_network), (&dst_net, &mut out.dst_network)] {
+        for (key, slot) in [
+            (&src_net, &mut out.src_network),
+            (&dst_net, &mut out.dst_network),
+        ] {
             if let Some(v) = m.get(key.as_str()) {
                 let p = path.key(key);
                 if let Some(s) = self.string(v, &p, key, 64) {
@@ -1106,7 +1328,11 @@ impl Parser<'_> {
                 self.deviation(&p, format!("pre-RFC '{key}' in the {fam} match; RFC 8519 puts ports in the tcp or udp container"));
                 match self.port(v, &p) {
                     Some(pm) => {
-                        let slot = if dst { &mut legacy.dst } else { &mut legacy.src };
+                        let slot = if dst {
+                            &mut legacy.dst
+                        } else {
+                            &mut legacy.src
+                        };
                         if slot.is_some() {
                             self.error(&p, "two port conditions for the same side");
                             ok = false;
@@ -1126,7 +1352,9 @@ impl Parser<'_> {
         let (src, dst) = (lp.src.map(|x| x.0), lp.dst.map(|x| x.0));
         match (&mut out.l4, proto) {
             (Some(L4Match::Tcp(t)), _) => {
-                if (src.is_some() && t.src_port.is_some()) || (dst.is_some() && t.dst_port.is_some()) {
+                if (src.is_some() && t.src_port.is_some())
+                    || (dst.is_some() && t.dst_port.is_some())
+                {
                     self.error(path, "ports are given both in the ip match and in tcp");
                     return false;
                 }
@@ -1134,7 +1362,9 @@ impl Parser<'_> {
                 t.dst_port = t.dst_port.or(dst);
             }
             (Some(L4Match::Udp(u)), _) => {
-                if (src.is_some() && u.src_port.is_some()) || (dst.is_some() && u.dst_port.is_some()) {
+                if (src.is_some() && u.src_port.is_some())
+                    || (dst.is_some() && u.dst_port.is_some())
+                {
                     self.error(path, "ports are given both in the ip match and in udp");
                     return false;
                 }
@@ -1142,11 +1372,23 @@ impl Parser<'_> {
                 u.dst_port = u.dst_port.or(dst);
             }
             (None, Some(6)) => {
-                out.l4 = Some(L4Match::Tcp(TcpMatch { src_port: src, dst_port: dst, direction_initiated: None }))
+                out.l4 = Some(L4Match::Tcp(TcpMatch {
+                    src_port: src,
+                    dst_port: dst,
+                    direction_initiated: None,
+                }))
             }
-            (None, Some(17)) => out.l4 = Some(L4Match::Udp(UdpMatch { src_port: src, dst_port: dst })),
+            (None, Some(17)) => {
+                out.l4 = Some(L4Match::Udp(UdpMatch {
+                    src_port: src,
+                    dst_port: dst,
+                }))
+            }
             _ => {
-                self.error(path, "ports are given but the protocol is neither TCP (6) nor UDP (17)");
+                self.error(
+                    path,
+                    "ports are given but the protocol is neither TCP (6) nor UDP (17)",
+                );
                 return false;
             }
         }
@@ -1155,11 +1397,18 @@ impl Parser<'_> {
 
     fn port(&mut self, v: &Value, path: &JsonPath) -> Option<PortMatch> {
         let m = self.object(v, path, "a port condition")?;
-        self.unknown(m, path, &["operator", "port", "lower-port", "upper-port"], Place::Match);
+        self.unknown(
+            m,
+            path,
+            &["operator", "port", "lower-port", "upper-port"],
+            Place::Match,
+        );
         let num = |p: &mut Self, key: &str| -> Option<Option<u16>> {
             match m.get(key) {
                 None => Some(None),
-                Some(v) => p.uint(v, &path.key(key), key, 65535).map(|n| Some(n as u16)),
+                Some(v) => p
+                    .uint(v, &path.key(key), key, 65535)
+                    .map(|n| Some(n as u16)),
             }
         };
         let lower = num(self, "lower-port")?;
@@ -1168,7 +1417,10 @@ impl Parser<'_> {
         match (lower, upper, port, m.get("operator")) {
             (Some(lower), Some(upper), None, None) => {
                 if lower > upper {
-                    self.error(path, format!("lower-port {lower} is above upper-port {upper}"));
+                    self.error(
+                        path,
+                        format!("lower-port {lower} is above upper-port {upper}"),
+                    );
                     return None;
                 }
                 Some(PortMatch::Range { lower, upper })
@@ -1185,7 +1437,12 @@ impl Parser<'_> {
                     "gte" => PortMatch::Gte { port },
                     "neq" => PortMatch::Neq { port },
                     other => {
-                        self.error(&path.key("operator"), format!("unknown port operator '{other}'; expected eq, lte, gte or neq"));
+                        self.error(
+                            &path.key("operator"),
+                            format!(
+                                "unknown port operator '{other}'; expected eq, lte, gte or neq"
+                            ),
+                        );
                         return None;
                     }
                 })
@@ -1197,7 +1454,11 @@ impl Parser<'_> {
         }
     }
 
-    fn ports(&mut self, m: &Map<String, Value>, path: &JsonPath) -> Option<(Option<PortMatch>, Option<PortMatch>)> {
+    fn ports(
+        &mut self,
+        m: &Map<String, Value>,
+        path: &JsonPath,
+    ) -> Option<(Option<PortMatch>, Option<PortMatch>)> {
         let mut ok = true;
         let mut get = |p: &mut Self, key: &str| -> Option<PortMatch> {
             let v = m.get(key)?;
@@ -1212,7 +1473,16 @@ impl Parser<'_> {
 
     fn tcp(&mut self, v: &Value, path: &JsonPath) -> Option<TcpMatch> {
         let m = self.object(v, path, "the tcp match")?;
-        self.unknown(m, path, &["source-port", "destination-port", "ietf-mud:direction-initiated"], Place::Match);
+        self.unknown(
+            m,
+            path,
+            &[
+                "source-port",
+                "destination-port",
+                "ietf-mud:direction-initiated",
+            ],
+            Place::Match,
+        );
         let (src_port, dst_port) = self.ports(m, path)?;
         let direction_initiated = match m.get("ietf-mud:direction-initiated") {
             None => None,
@@ -1229,7 +1499,11 @@ impl Parser<'_> {
                 }
             }
         };
-        Some(TcpMatch { src_port, dst_port, direction_initiated })
+        Some(TcpMatch {
+            src_port,
+            dst_port,
+            direction_initiated,
+        })
     }
 
     fn udp(&mut self, v: &Value, path: &JsonPath) -> Option<UdpMatch> {
@@ -1281,7 +1555,10 @@ impl Parser<'_> {
                 if let Some(s) = &s
                     && !validate::is_mac(s)
                 {
-                    self.error(&p, format!("{key} '{s}' is not a MAC address such as 00:11:22:33:44:55"));
+                    self.error(
+                        &p,
+                        format!("{key} '{s}' is not a MAC address such as 00:11:22:33:44:55"),
+                    );
                     ok = false;
                     continue;
                 }
@@ -1314,13 +1591,21 @@ impl Parser<'_> {
                             Some(n)
                         }
                         None => {
-                            self.error(&p, format!("ethertype '{s}' is not a number or a known ethertype name"));
+                            self.error(
+                                &p,
+                                format!(
+                                    "ethertype '{s}' is not a number or a known ethertype name"
+                                ),
+                            );
                             None
                         }
                     }
                 }
                 other => {
-                    self.error(&p, format!("expected ethertype (a number), found {}", json_type(other)));
+                    self.error(
+                        &p,
+                        format!("expected ethertype (a number), found {}", json_type(other)),
+                    );
                     None
                 }
             };

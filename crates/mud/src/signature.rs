@@ -30,8 +30,14 @@ pub struct TrustAnchors {
 
 impl std::fmt::Debug for TrustAnchors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let subjects: Vec<String> = self.certs.iter().map(|c| name_string(c.subject_name())).collect();
-        f.debug_struct("TrustAnchors").field("subjects", &subjects).finish()
+        let subjects: Vec<String> = self
+            .certs
+            .iter()
+            .map(|c| name_string(c.subject_name()))
+            .collect();
+        f.debug_struct("TrustAnchors")
+            .field("subjects", &subjects)
+            .finish()
     }
 }
 
@@ -83,7 +89,9 @@ pub struct SignatureInfo {
 /// Why a signature was not accepted. Every case is fatal: MUD managers fail closed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
-    #[error("no signature was provided, and unsigned MUD files are not allowed for this maker (RFC 8520 §13.2)")]
+    #[error(
+        "no signature was provided, and unsigned MUD files are not allowed for this maker (RFC 8520 §13.2)"
+    )]
     Missing,
     #[error("no trust anchors are configured: add the maker's CA certificate")]
     NoTrustAnchors,
@@ -91,9 +99,13 @@ pub enum SignatureError {
     BadAnchor(String),
     #[error("the signature is not a DER-encoded CMS SignedData structure: {0}")]
     Malformed(String),
-    #[error("the signature does not match the file's bytes: the file was changed after signing, or the signature belongs to another file")]
+    #[error(
+        "the signature does not match the file's bytes: the file was changed after signing, or the signature belongs to another file"
+    )]
     ContentMismatch,
-    #[error("certificate '{subject}' expired at {not_after} (checked at {at}); the signature cannot be trusted after its certificate expired — ask the maker to re-sign")]
+    #[error(
+        "certificate '{subject}' expired at {not_after} (checked at {at}); the signature cannot be trusted after its certificate expired — ask the maker to re-sign"
+    )]
     CertificateExpired {
         subject: String,
         not_after: String,
@@ -107,7 +119,9 @@ pub enum SignatureError {
     },
     #[error("the signer's certificate does not chain to a configured trust anchor: {0}")]
     Untrusted(String),
-    #[error("the file was signed by '{found}', but the device certificate's mudsigner extension names '{expected}' (RFC 8520 §11)")]
+    #[error(
+        "the file was signed by '{found}', but the device certificate's mudsigner extension names '{expected}' (RFC 8520 §11)"
+    )]
     SignerMismatch { expected: String, found: String },
     #[error("could not sign: {0}")]
     Sign(String),
@@ -206,23 +220,36 @@ fn first_reason(e: &ErrorStack) -> String {
 }
 
 /// Turns OpenSSL's error queue into a specific error.
-fn classify(e: &ErrorStack, opts: &VerifyOptions<'_>, embedded: &[X509], at: &str) -> SignatureError {
+fn classify(
+    e: &ErrorStack,
+    opts: &VerifyOptions<'_>,
+    embedded: &[X509],
+    at: &str,
+) -> SignatureError {
     let cert_err = e
         .errors()
         .iter()
         .find(|x| x.reason_code() == CMS_R_CERTIFICATE_VERIFY_ERROR);
     let Some(cert_err) = cert_err else {
         let reasons: Vec<&str> = e.errors().iter().filter_map(|x| x.reason()).collect();
-        if reasons
-            .iter()
-            .any(|r| r.contains("verification failure") || r.contains("content verify error") || r.contains("digest"))
-        {
+        if reasons.iter().any(|r| {
+            r.contains("verification failure")
+                || r.contains("content verify error")
+                || r.contains("digest")
+        }) {
             return SignatureError::ContentMismatch;
         }
         return SignatureError::Malformed(reasons.join("; "));
     };
-    let detail = cert_err.data().unwrap_or("certificate verify error").to_owned();
-    let detail = detail.strip_prefix("Verify error:").unwrap_or(&detail).trim().to_owned();
+    let detail = cert_err
+        .data()
+        .unwrap_or("certificate verify error")
+        .to_owned();
+    let detail = detail
+        .strip_prefix("Verify error:")
+        .unwrap_or(&detail)
+        .trim()
+        .to_owned();
     let Ok(now) = Asn1Time::from_unix(opts.at.unix_timestamp() as _) else {
         return SignatureError::Untrusted(detail);
     };
@@ -241,14 +268,14 @@ fn classify(e: &ErrorStack, opts: &VerifyOptions<'_>, embedded: &[X509], at: &st
             at: at.to_owned(),
         };
     }
-    if detail.contains("not yet valid") {
-        if let Some(c) = all.clone().find(|c| c.not_before() > now) {
-            return SignatureError::CertificateNotYetValid {
-                subject: name_string(c.subject_name()),
-                not_before: c.not_before().to_string(),
-                at: at.to_owned(),
-            };
-        }
+    if detail.contains("not yet valid")
+        && let Some(c) = all.clone().find(|c| c.not_before() > now)
+    {
+        return SignatureError::CertificateNotYetValid {
+            subject: name_string(c.subject_name()),
+            not_before: c.not_before().to_string(),
+            at: at.to_owned(),
+        };
     }
     SignatureError::Untrusted(detail)
 }
@@ -276,10 +303,7 @@ pub(crate) fn name_string(name: &X509NameRef) -> String {
     name.entries()
         .map(|e| {
             let key = e.object().nid().short_name().unwrap_or("?");
-            let val = e
-                .data()
-                .to_string()
-                .unwrap_or_else(|_| "?".into());
+            let val = e.data().to_string().unwrap_or_else(|_| "?".into());
             format!("{key}={val}")
         })
         .collect::<Vec<_>>()
@@ -299,10 +323,15 @@ pub fn sign(
     key_pem: &[u8],
     chain_pem: Option<&[u8]>,
 ) -> Result<Vec<u8>, SignatureError> {
-    let cert = X509::from_pem(cert_pem)
-        .map_err(|e| SignatureError::Sign(format!("signer certificate is not PEM: {}", first_reason(&e))))?;
-    let key = PKey::private_key_from_pem(key_pem)
-        .map_err(|e| SignatureError::Sign(format!("private key is not PEM: {}", first_reason(&e))))?;
+    let cert = X509::from_pem(cert_pem).map_err(|e| {
+        SignatureError::Sign(format!(
+            "signer certificate is not PEM: {}",
+            first_reason(&e)
+        ))
+    })?;
+    let key = PKey::private_key_from_pem(key_pem).map_err(|e| {
+        SignatureError::Sign(format!("private key is not PEM: {}", first_reason(&e)))
+    })?;
     if !cert
         .public_key()
         .map(|p| p.public_eq(&key))
@@ -317,13 +346,16 @@ pub fn sign(
         for c in X509::stack_from_pem(pem)
             .map_err(|e| SignatureError::Sign(format!("chain is not PEM: {}", first_reason(&e))))?
         {
-            chain.push(c).map_err(|e| SignatureError::Sign(e.to_string()))?;
+            chain
+                .push(c)
+                .map_err(|e| SignatureError::Sign(e.to_string()))?;
         }
     }
     let flags = CMSOptions::DETACHED | CMSOptions::BINARY | CMSOptions::NOSMIMECAP;
     let cms = CmsContentInfo::sign(Some(&cert), Some(&key), Some(&chain), Some(content), flags)
         .map_err(|e| SignatureError::Sign(first_reason(&e)))?;
-    cms.to_der().map_err(|e| SignatureError::Sign(e.to_string()))
+    cms.to_der()
+        .map_err(|e| SignatureError::Sign(e.to_string()))
 }
 
 /// Where the signature of a MUD file lives (RFC 8520 §13.2): the `mud-signature`
@@ -378,6 +410,9 @@ mod tests {
             at: OffsetDateTime::UNIX_EPOCH,
             expected_signer: None,
         };
-        assert_eq!(verify(b"x", b"y", &opts), Err(SignatureError::NoTrustAnchors));
+        assert_eq!(
+            verify(b"x", b"y", &opts),
+            Err(SignatureError::NoTrustAnchors)
+        );
     }
 }

@@ -116,7 +116,9 @@ pub fn mud_url_extension_value(url: &str) -> Result<Vec<u8>, SourceError> {
 fn der_ia5(v: &[u8]) -> Result<String, String> {
     let (&tag, rest) = v.split_first().ok_or("empty value")?;
     if tag != 0x16 {
-        return Err(format!("expected an IA5String (tag 0x16), found tag {tag:#04x}"));
+        return Err(format!(
+            "expected an IA5String (tag 0x16), found tag {tag:#04x}"
+        ));
     }
     let (&l0, rest) = rest.split_first().ok_or("missing length")?;
     let (len, rest) = if l0 < 0x80 {
@@ -139,12 +141,10 @@ fn der_ia5(v: &[u8]) -> Result<String, String> {
 }
 
 fn check_url(s: &str, source_name: &'static str) -> Result<(), SourceError> {
-    mud_url(s)
-        .map(|_| ())
-        .map_err(|message| SourceError::Url {
-            source_name,
-            message,
-        })
+    mud_url(s).map(|_| ()).map_err(|message| SourceError::Url {
+        source_name,
+        message,
+    })
 }
 
 /// The MUD URL in the payload of DHCPv4 option 161 or DHCPv6 option 112 (the
@@ -221,7 +221,10 @@ mod tests {
         opts.push(255);
         assert_eq!(dhcpv4_mud_url(&opts).unwrap().as_deref(), Some(URL));
         assert_eq!(dhcpv4_mud_url(&[53, 1, 1, 255]).unwrap(), None);
-        assert!(matches!(dhcpv4_mud_url(&[161, 40, b'h']), Err(SourceError::Truncated(0))));
+        assert!(matches!(
+            dhcpv4_mud_url(&[161, 40, b'h']),
+            Err(SourceError::Truncated(0))
+        ));
         let http = b"http://x.example/";
         let mut bad = vec![161, http.len() as u8];
         bad.extend_from_slice(http);

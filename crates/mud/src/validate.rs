@@ -73,18 +73,27 @@ pub(crate) fn check_ace(ace: &Ace, acl_type: Option<&AclType>, path: &JsonPath, 
         match &ace.matches.l3 {
             Some(L3Match::Ipv4(_)) if !t.allows_ipv4() => sink.error(
                 &mp.key("ipv4"),
-                format!("an ipv4 match in an ACL of type {} (RFC 8519 §4.1)", t.identity()),
+                format!(
+                    "an ipv4 match in an ACL of type {} (RFC 8519 §4.1)",
+                    t.identity()
+                ),
             ),
             Some(L3Match::Ipv6(_)) if !t.allows_ipv6() => sink.error(
                 &mp.key("ipv6"),
-                format!("an ipv6 match in an ACL of type {} (RFC 8519 §4.1)", t.identity()),
+                format!(
+                    "an ipv6 match in an ACL of type {} (RFC 8519 §4.1)",
+                    t.identity()
+                ),
             ),
             _ => {}
         }
         if ace.matches.eth.is_some() && !t.allows_eth() {
             sink.error(
                 &mp.key("eth"),
-                format!("an eth match in an ACL of type {} (RFC 8519 §4.1)", t.identity()),
+                format!(
+                    "an eth match in an ACL of type {} (RFC 8519 §4.1)",
+                    t.identity()
+                ),
             );
         }
     }
@@ -144,7 +153,10 @@ pub(crate) fn check_references(
     ];
     let fallback = JsonPath::root().key(ROOT_MUD);
     for (dir, names) in dirs.iter_mut() {
-        let mut ppaths = policy_paths.iter().filter(|(d, _)| d == dir).map(|(_, p)| p);
+        let mut ppaths = policy_paths
+            .iter()
+            .filter(|(d, _)| d == dir)
+            .map(|(_, p)| p);
         for name in names {
             let ppath = ppaths.next().unwrap_or(&fallback);
             let Some(i) = file.acls.iter().position(|a| &a.name == name) else {
@@ -214,7 +226,10 @@ pub(crate) fn check_references(
 /// §3.3); otherwise one maker's file could be served as another's.
 pub fn check_fetched_url(file: &MudFile, fetched_from: &str) -> Option<Diagnostic> {
     let path = JsonPath::root().key(ROOT_MUD).key("mud-url");
-    let same = match (url::Url::parse(&file.mud.mud_url), url::Url::parse(fetched_from)) {
+    let same = match (
+        url::Url::parse(&file.mud.mud_url),
+        url::Url::parse(fetched_from),
+    ) {
         (Ok(a), Ok(b)) => a == b,
         _ => file.mud.mud_url == fetched_from,
     };
@@ -235,7 +250,11 @@ mod tests {
     #[test]
     fn urls() {
         assert!(mud_url("https://example.com/a.json").is_ok());
-        assert!(mud_url("http://example.com/a.json").unwrap_err().contains("https"));
+        assert!(
+            mud_url("http://example.com/a.json")
+                .unwrap_err()
+                .contains("https")
+        );
         assert!(mud_url("https://u:p@example.com/").is_err());
         assert!(mud_url("not a url").is_err());
     }

@@ -94,6 +94,11 @@ pub fn ca(org: &str) -> Pki {
     build(org, None, None, true, now() - DAY, now() + 3650 * DAY)
 }
 
+/// A maker CA valid over [not_before, not_after] (unix seconds).
+pub fn ca_between(org: &str, not_before: i64, not_after: i64) -> Pki {
+    build(org, None, None, true, not_before, not_after)
+}
+
 /// A signing certificate issued by `ca`, valid from yesterday for a year.
 pub fn signer(ca: &Pki, cn: &str) -> Pki {
     let org = ca
