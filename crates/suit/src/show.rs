@@ -211,8 +211,25 @@ impl Walk {
 }
 
 impl Envelope {
-    /// Per-component parameters and Try Each alternatives, in procedure order.
-    pub fn components(&self) -> Vec<ComponentSummary> {
+    /// The anti-rollback sequence number (§8.4.2).
+    pub fn sequence_number(&self) -> u64 {
+        self.manifest.sequence_number
+    }
+
+    /// The MUD URL of draft-ietf-suit-mud, if the manifest carries one.
+    pub fn mud_url(&self) -> Option<&str> {
+        self.manifest.mud.as_ref().map(|m| m.url.as_str())
+    }
+
+    /// Typed parameters per component (index = component index), as set
+    /// outside Try Each alternatives, walking the sequences in procedure order.
+    /// For a single-image manifest from [`crate::build`], `parameters()[0]`
+    /// holds vendor-id, class-id, image digest and size, and URI.
+    pub fn parameters(&self) -> Vec<Parameters> {
+        self.walk().0
+    }
+
+    fn walk(&self) -> (Vec<Parameters>, Vec<Vec<Alternative>>) {
         let m = &self.manifest;
         let n = m.common.components.len();
         let mut w = Walk {
@@ -227,6 +244,13 @@ impl Envelope {
                 w.seq(seq, name, &mut top, &mut current);
             }
         }
+        (top, w.alts)
+    }
+
+    /// Per-component parameters and Try Each alternatives, in procedure order.
+    pub fn components(&self) -> Vec<ComponentSummary> {
+        let m = &self.manifest;
+        let (top, mut alts) = self.walk();
         m.common
             .components
             .iter()
@@ -235,7 +259,7 @@ impl Envelope {
                 index: i,
                 id: id.to_string(),
                 params: ParamView::from(&top[i]),
-                alternatives: std::mem::take(&mut w.alts[i]),
+                alternatives: std::mem::take(&mut alts[i]),
             })
             .collect()
     }
@@ -328,18 +352,7 @@ impl Envelope {
         let mut candidates: Vec<(SuitDigest, Option<u64>)> = Vec::new();
         let m = &self.manifest;
         let n = m.common.components.len();
-        let mut top = vec![Parameters::default(); n];
-        let mut w = Walk {
-            alts: vec![Vec::new(); n],
-            n,
-        };
-        for (name, seq, _) in m.sequences() {
-            if let Some(seq) = seq {
-                let mut current = vec![0usize];
-                w.seq(seq, name, &mut top, &mut current);
-            }
-        }
-        for p in &top {
+        for p in &self.parameters() {
             if let Some(d) = &p.image_digest {
                 candidates.push((d.clone(), p.image_size));
             }

@@ -42,6 +42,18 @@ fn build_sign_decode_verify_round_trip() {
             assert!(env.authenticated, "{name}");
             assert_eq!(env.manifest.sequence_number, 1_700_000_000);
             env.check_payload(&payload).expect("payload matches");
+            // Typed access, as the gateway's update service uses it.
+            let p = &env.parameters()[0];
+            assert_eq!(
+                p.vendor_id,
+                Some(suit::manifest::VendorId::Uuid(
+                    Uuid::parse_str(VENDOR).expect("uuid")
+                ))
+            );
+            assert_eq!(p.class_id, Some(Uuid::parse_str(CLASS).expect("uuid")));
+            assert_eq!(p.image_size, Some(payload.len() as u64));
+            assert_eq!(env.sequence_number(), 1_700_000_000);
+            assert_eq!(env.mud_url(), mud);
             let s = env.summary();
             assert_eq!(s.mud_url.as_deref(), mud, "{name}");
             let c = &s.components[0];

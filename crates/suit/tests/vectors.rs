@@ -134,7 +134,10 @@ fn any_flipped_byte_fails_verification() {
     for n in EXAMPLES {
         let good = suit_example(n);
         for i in 0..good.len() {
-            for mask in [0x01u8, 0x80] {
+            // Low bit on even bytes, high bit on odd ones: every byte changes, and
+            // both ends of the byte are exercised, at half the cost of both masks
+            // (ES256 in a debug build is slow).
+            for mask in [if i % 2 == 0 { 0x01u8 } else { 0x80 }] {
                 let mut bad = good.clone();
                 bad[i] ^= mask;
                 // Flipping a bit inside a severed member that the manifest
