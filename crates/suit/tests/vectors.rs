@@ -137,19 +137,16 @@ fn any_flipped_byte_fails_verification() {
             // Low bit on even bytes, high bit on odd ones: every byte changes, and
             // both ends of the byte are exercised, at half the cost of both masks
             // (ES256 in a debug build is slow).
-            for mask in [if i % 2 == 0 { 0x01u8 } else { 0x80 }] {
-                let mut bad = good.clone();
-                bad[i] ^= mask;
-                // Flipping a bit inside a severed member that the manifest
-                // references by digest, or anywhere else: must never verify.
-                // (A flip can only "verify" if it produced the same meaning; that
-                // would be a bug.)
-                let r = suit::verify(&bad, &key);
-                assert!(
-                    r.is_err(),
-                    "example{n}: flipping bit {mask:#04x} of byte {i} still verifies"
-                );
-            }
+            let mask = if i % 2 == 0 { 0x01u8 } else { 0x80 };
+            let mut bad = good.clone();
+            bad[i] ^= mask;
+            // Whether the flip lands in the signature, the digest, the manifest,
+            // a severed member or a CBOR head: it must never verify.
+            let r = suit::verify(&bad, &key);
+            assert!(
+                r.is_err(),
+                "example{n}: flipping bit {mask:#04x} of byte {i} still verifies"
+            );
         }
     }
 }
