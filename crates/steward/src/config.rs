@@ -26,7 +26,7 @@ pub enum ConfigError {
     Env { name: &'static str, message: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -118,17 +118,6 @@ impl Default for StoreConfig {
         StoreConfig {
             synchronous: Synchronous::Full,
             batch_max_readings: 20_000,
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            mqtt: MqttConfig::default(),
-            http: HttpConfig::default(),
-            store: StoreConfig::default(),
         }
     }
 }

@@ -170,16 +170,10 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     for i in 0..opts.devices {
         let kind = kinds[i % 3];
         let name = format!("{}-{:03}", kind.model(), i / 3 + 1);
-        let device = match data.registry.get(&name) {
-            // A reused data directory: the certificate is issued again.
-            Ok(d) => {
-                data.registry.delete(&d.id)?;
-                None
-            }
-            Err(_) => None,
+        // A reused data directory: the device is made again with a new certificate.
+        if let Ok(old) = data.registry.get(&name) {
+            data.registry.delete(&old.id)?;
         }
-        .unwrap_or(());
-        let _ = device;
         let issued = data.registry.add_device_with_certificate(
             NewDevice {
                 name,

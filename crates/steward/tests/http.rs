@@ -63,7 +63,8 @@ fn device_ingest_over_http() {
     );
 
     // Refusals: each says what is wrong, and nothing is stored.
-    let cases: Vec<(&str, Vec<String>, Vec<u8>, u16, &str)> = vec![
+    type Case<'a> = (&'a str, Vec<String>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "no token",
             vec!["-H".into(), "Content-Type: application/senml+json".into()],

@@ -142,10 +142,9 @@ impl Registry {
         };
         self.store.insert_model(&model)?;
         // Another process may have raced us to it: the store keeps names unique.
-        Ok(self
-            .store
+        self.store
             .model_by_name(name)?
-            .ok_or_else(|| RegistryError::NoModel(name.into()))?)
+            .ok_or_else(|| RegistryError::NoModel(name.into()))
     }
 
     pub fn create_model(&self, model: Model) -> Result<Model, RegistryError> {

@@ -43,6 +43,8 @@ pub struct DeviceCreds {
 
 impl Gateway {
     /// Start `steward serve` on 127.0.0.1 with port 0 (the OS picks), in `data`.
+    // The child is waited for by `kill9`, `terminate` or `Drop`.
+    #[allow(clippy::zombie_processes)]
     pub fn start(data: &Path, config: Option<&str>) -> Gateway {
         std::fs::create_dir_all(data).unwrap();
         let mut cmd = Command::new(BIN);
@@ -134,13 +136,12 @@ impl Gateway {
     }
 
     pub fn cli(&self, args: &[&str]) -> Output {
-        let out = Command::new(BIN)
+        Command::new(BIN)
             .args(args)
             .arg("--data")
             .arg(&self.data)
             .output()
-            .unwrap();
-        out
+            .unwrap()
     }
 
     /// `steward device add` → certificate files in `data/../certs-NAME`.

@@ -286,8 +286,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
             }
         };
         let telemetry = format!("{TOPIC_ROOT}/{}/telemetry", device.id);
-        if let Some(w) = &connect.will {
-            if !is_telemetry(&telemetry, &w.topic) {
+        if let Some(w) = &connect.will
+            && !is_telemetry(&telemetry, &w.topic)
+        {
+            {
                 self.push(Out::ConnAck {
                     reason: Reason::NotAuthorized,
                     session_present: false,
@@ -443,10 +445,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
                                 return End::Closed(Reason::MalformedPacket, e.to_string());
                             }
                         };
-                        if matches!(packet, In::Publish(_)) {
-                            if let Some(until) = limiter.take() {
-                                throttled_until = Some(until);
-                            }
+                        if matches!(packet, In::Publish(_))
+                            && let Some(until) = limiter.take()
+                        {
+                            throttled_until = Some(until);
                         }
                         if let Some(end) = self.handle(st, packet) {
                             return end;
