@@ -454,3 +454,136 @@ fn commands_reach_a_subscribed_device() {
         "{got}"
     );
 }
+
+#[test]
+fn qos2_and_last_will() {
+    require("mosquitto_sub");
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(&tmp.path().join("data"), None);
+    let d = gw.add_device("q2-1", "meter");
+    let mut a = tls_args(&gw, &d);
+    a.extend(
+        [
+            "-V",
+            "mqttv5",
+            "-q",
+            "2",
+            "-t",
+            &topic(&d.id),
+            "-m",
+            r#"[{"n":"q2","v":2}]"#,
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    let out = mosquitto_pub(&a);
+    let t = text(&out);
+    assert!(
+        t.contains("received PUBREC") && t.contains("received PUBCOMP"),
+        "{t}"
+    );
+    assert_eq!(gw.readings(&d.id).len(), 1);
+
+    // A will on the device's own telemetry topic is published when the connection
+    // is lost without DISCONNECT (here: the client is killed).
+    let mut args = tls_args(&gw, &d);
+    args.extend(
+        [
+            "-V",
+            "mqttv311",
+            "-k",
+            "5",
+            "-t",
+            &format!("steward/v1/devices/{}/commands/#", d.id),
+            "--will-topic",
+            &topic(&d.id),
+            "--will-payload",
+            r#"[{"n":"online","vb":false}]"#,
+            "--will-qos",
+            "1",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    let mut sub = Command::new("mosquitto_sub")
+        .args(&args)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    Gateway::wait_for("the subscriber to connect", 10, || {
+        gw.admin_get("/healthz")["mqtt_connected"] == 1
+    });
+    sub.kill().unwrap();
+    sub.wait().unwrap();
+    Gateway::wait_for("the will to be stored", 10, || {
+        gw.readings(&d.id)
+            .iter()
+            .any(|r| r["n"] == "online" && r["vb"] == false)
+    });
+
+    // A will aimed at a topic the device may not publish to is refused at CONNECT.
+    let mut args = tls_args(&gw, &d);
+    args.extend(
+        [
+            "-V",
+            "mqttv5",
+            "-t",
+            "x",
+            "-m",
+            "y",
+            "--will-topic",
+            "steward/v1/devices/other/telemetry",
+            "--will-payload",
+            "z",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    let out = mosquitto_pub(&args);
+    assert!(!out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn persistent_session_keeps_commands_while_offline() {
+    require("mosquitto_sub");
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(&tmp.path().join("data"), None);
+    let d = gw.add_device("sleepy-1", "meter");
+    let filter = format!("steward/v1/devices/{}/commands/#", d.id);
+    let sub_args = |extra: &[&str]| {
+        let mut a = tls_args(&gw, &d);
+        a.extend(
+            [
+                "-V", "mqttv311", "-q", "1", "-c", "-i", "sleepy-1", "-t", &filter, "-v",
+            ]
+            .iter()
+            .map(|s| s.to_string()),
+        );
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    // Connect once with a persistent session (clean session = false), subscribe, leave.
+    let out = Command::new("mosquitto_sub")
+        .args(sub_args(&["-E"]))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    Gateway::wait_for("the session to go offline", 10, || {
+        gw.admin_get("/healthz")["mqtt_connected"] == 0
+    });
+    let auth = format!("Authorization: Bearer {}", gw.admin);
+    let (code, body) = gw.curl(
+        "POST",
+        &format!("/api/v1/devices/{}/commands/reboot", d.id),
+        &["-H", &auth, "-d", "now"],
+    );
+    assert_eq!(code, 202);
+    assert!(body.contains("\"queued\""), "{body}");
+    // Reconnect: the queued command arrives.
+    let out = Command::new("mosquitto_sub")
+        .args(sub_args(&["-C", "1", "-W", "10"]))
+        .output()
+        .unwrap();
+    let got = String::from_utf8_lossy(&out.stdout);
+    assert!(got.contains("commands/reboot now"), "{}", text(&out));
+}

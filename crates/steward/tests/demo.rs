@@ -1,0 +1,83 @@
+//! `steward demo`: the simulated fleet connects over MQTT/TLS and its readings
+//! reach the API.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::BIN;
+
+#[test]
+fn demo_fleet_publishes_readings() {
+    let mut child = Command::new(BIN)
+        .args([
+            "demo",
+            "--devices",
+            "9",
+            "--seconds",
+            "25",
+            "--http",
+            "127.0.0.1:0",
+            "--mqtts",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut http, mut admin) = (None, None);
+    while http.is_none() || admin.is_none() {
+        let line = lines.next().expect("demo ended early").unwrap();
+        if let Some(rest) = line.trim().strip_prefix("HTTP API:") {
+            http = rest
+                .trim()
+                .strip_prefix("http://")
+                .and_then(|r| r.split('/').next())
+                .map(String::from);
+        }
+        if let Some(rest) = line.trim().strip_prefix("admin token:") {
+            admin = Some(rest.trim().to_string());
+        }
+    }
+    let (http, admin) = (http.unwrap(), admin.unwrap());
+    let get = |path: &str| -> serde_json::Value {
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "-H",
+                &format!("Authorization: Bearer {admin}"),
+                &format!("http://{http}{path}"),
+            ])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    };
+    let mut seen = false;
+    for _ in 0..150 {
+        let h = get("/healthz");
+        if h["mqtt_connected"] == 9 && h["readings_stored"].as_u64().unwrap_or(0) >= 9 {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        seen,
+        "the fleet did not connect and publish: {}",
+        get("/healthz")
+    );
+    let devices = get("/api/v1/devices");
+    let devices = devices.as_array().unwrap();
+    assert_eq!(devices.len(), 9);
+    assert!(devices.iter().all(|d| d["strength"] == "certificate"));
+    let models: std::collections::BTreeSet<_> = devices
+        .iter()
+        .map(|d| d["model"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(models.len(), 3, "{models:?}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
