@@ -450,7 +450,9 @@ impl MudFile {
         let mut m = Map::new();
         m.insert("mud-version".into(), c.mud_version.into());
         m.insert("mud-url".into(), c.mud_url.clone().into());
-        m.insert("last-update".into(), c.last_update.clone().into());
+        if !c.last_update.is_empty() {
+            m.insert("last-update".into(), c.last_update.clone().into());
+        }
         put(&mut m, "mud-signature", c.mud_signature.clone());
         put(&mut m, "cache-validity", c.cache_validity);
         m.insert("is-supported".into(), c.is_supported.into());
