@@ -61,7 +61,7 @@ for fuzz_dir in "$root"/crates/*/fuzz; do
     if [ -n "$only" ] && [ "$crate" != "$only" ]; then
         continue
     fi
-    common=(--fuzz-dir "$fuzz_dir" --sanitizer "$sanitizer" --target-dir "$target_dir/$crate-$sanitizer")
+    common=(--fuzz-dir "$fuzz_dir" --sanitizer "$sanitizer" --target-dir "$target_dir/$sanitizer")
     mapfile -t targets < <(cd "$fuzz_dir/.." && cargo fuzz list --fuzz-dir "$fuzz_dir")
     if [ "${#targets[@]}" -eq 0 ]; then
         echo "fuzz-smoke: $crate: no fuzz targets" >&2
