@@ -116,6 +116,8 @@ impl<'de> Visitor<'de> for PackSeed<'_> {
         let mut records = Vec::with_capacity(cap);
         loop {
             let index = records.len();
+            self.ctx.index = Some(index);
+            self.ctx.field = None;
             if index == max {
                 // Look at one more element without keeping it, to tell "exactly max"
                 // from "too many".
@@ -125,8 +127,6 @@ impl<'de> Visitor<'de> for PackSeed<'_> {
                 }
                 break;
             }
-            self.ctx.index = Some(index);
-            self.ctx.field = None;
             match seq.next_element_seed(RecordSeed {
                 ctx: &mut *self.ctx,
                 index,

@@ -205,3 +205,34 @@ fn empty_pack_is_valid() {
         1
     );
 }
+
+#[test]
+fn json_numbers_are_correctly_rounded() {
+    // Found by the CBOR fuzzer: without serde_json's float_roundtrip this decoded
+    // one ulp off, so a CBOR pack did not survive a trip through JSON.
+    for text in [
+        "-9.36768707194e17",
+        "1.276020076001e9",
+        "0.1",
+        "5e-324",
+        "1.7976931348623157e308",
+    ] {
+        let json = format!(r#"[{{"n":"a","v":{text}}}]"#);
+        let p = Pack::from_json(json.as_bytes()).unwrap();
+        let want: f64 = text.parse().unwrap();
+        assert_eq!(p.records[0].value, Some(Value::Number(want)), "{text}");
+        assert_eq!(Pack::from_json(&p.to_json().unwrap()).unwrap(), p, "{text}");
+    }
+}
+
+#[test]
+fn fuzz_regression_cbor_integer_through_json() {
+    // crash-984bb0ad: [{"nn\x05\0\0\0\0\0\0\0\tn\tn": -936768707193999999}]
+    let bytes = [
+        0x81, 0xa1, 0x6e, 0x6e, 0x6e, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x09, 0x6e,
+        0x09, 0x6e, 0x3b, 0x0d, 0x00, 0x12, 0x2d, 0x0d, 0x00, 0x12, 0x2d,
+    ];
+    let p = Pack::from_cbor(&bytes).unwrap();
+    assert_eq!(Pack::from_json(&p.to_json().unwrap()).unwrap(), p);
+    assert_eq!(Pack::from_cbor(&p.to_cbor().unwrap()).unwrap(), p);
+}
