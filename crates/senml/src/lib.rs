@@ -6,6 +6,21 @@
 //! - [`Pack::resolve`]: apply base fields and make times absolute against a given `now`;
 //! - [`Resolved`]: one self-contained record (a "reading" in Steward's words).
 //!
+//! # Example
+//!
+//! ```
+//! let pack = senml::Pack::from_json(
+//!     br#"[{"bn":"urn:dev:ow:10e2073a01080063:","n":"temp","u":"Cel","v":23.1}]"#,
+//! )?;
+//! let readings = pack.resolve(1.5e9)?;
+//! assert_eq!(readings[0].name, "urn:dev:ow:10e2073a01080063:temp");
+//! assert_eq!(readings[0].time, 1.5e9); // no time given: "roughly now"
+//! assert_eq!(readings[0].unit_status, senml::UnitStatus::Registered);
+//! // The same pack in CBOR decodes to the same records.
+//! assert_eq!(senml::Pack::from_cbor(&pack.to_cbor()?)?, pack);
+//! # Ok::<(), senml::Error>(())
+//! ```
+//!
 //! # Layout
 //!
 //! - `record.rs`: the wire data model: [`Pack`], [`Record`], [`Value`], [`Label`],
