@@ -335,3 +335,36 @@ fn record_without_value_or_sum_is_rejected() {
     let p = Pack::from_json(br#"[{"n":"a","v":1},{"n":"b","u":"V"}]"#).unwrap();
     assert_eq!(field_err(p.resolve(0.0).unwrap_err()), (1, "v"));
 }
+
+#[test]
+fn large_packs_stream_up_to_the_record_limit() {
+    let limits = Limits {
+        max_records: 20_000,
+        ..Limits::default()
+    };
+    let max = limits.max_records;
+    let mut json = String::from(r#"[{"bn":"urn:dev:big:","bt":1.6e9,"n":"r","v":0}"#);
+    for i in 1..max {
+        json.push_str(&format!(r#",{{"n":"r","t":{i},"v":{i}}}"#));
+    }
+    json.push(']');
+    let pack = Pack::from_json_with(json.as_bytes(), limits).unwrap();
+    assert_eq!(pack.records.len(), max);
+    let cbor = pack.to_cbor().unwrap();
+    assert_eq!(Pack::from_cbor_with(&cbor, limits).unwrap(), pack);
+    let resolved = pack.resolve(0.0).unwrap();
+    assert_eq!(resolved[max - 1].time, 1.6e9 + (max - 1) as f64);
+    // One more record is one too many, in both formats.
+    json.pop();
+    json.push_str(r#",{"n":"r","v":1}]"#);
+    assert_eq!(
+        Pack::from_json_with(json.as_bytes(), limits).unwrap_err(),
+        Error::TooManyRecords { limit: max }
+    );
+    let mut more = pack;
+    more.records.push(more.records[1].clone());
+    assert_eq!(
+        Pack::from_cbor_with(&more.to_cbor().unwrap(), limits).unwrap_err(),
+        Error::TooManyRecords { limit: max }
+    );
+}
