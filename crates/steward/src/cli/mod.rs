@@ -83,6 +83,11 @@ enum Command {
         #[command(subcommand)]
         command: ModelCommand,
     },
+    /// MUD files (RFC 8520): check, sign, write, learn from a capture, show.
+    Mud {
+        #[command(subcommand)]
+        command: mud::MudCommand,
+    },
     /// Configuration.
     Config {
         #[command(subcommand)]
@@ -271,6 +276,7 @@ pub fn main() -> anyhow::Result<()> {
             }
         },
         Command::Device { command } => device(command),
+        Command::Mud { command } => mud::run(command),
     }
 }
 
