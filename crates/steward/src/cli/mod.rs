@@ -86,7 +86,7 @@ enum Command {
     /// MUD files (RFC 8520): check, sign, write, learn from a capture, show.
     Mud {
         #[command(subcommand)]
-        command: mud::MudCommand,
+        command: mud_tools::MudCommand,
     },
     /// Configuration.
     Config {
@@ -276,7 +276,7 @@ pub fn main() -> anyhow::Result<()> {
             }
         },
         Command::Device { command } => device(command),
-        Command::Mud { command } => mud::run(command),
+        Command::Mud { command } => mud_tools::run(command),
     }
 }
 
