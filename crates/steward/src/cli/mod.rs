@@ -1,6 +1,10 @@
 //! The `steward` command line: `serve`, `demo`, `device …`, `model …`, `config …`.
 //! Each subcommand is a thin layer over the library; errors are reported with
 //! anyhow here and nowhere deeper.
+//!
+//! - `mud_tools.rs`: `steward mud …` (check, sign, new, learn, show) over the `mud` crate.
+
+mod mud_tools;
 
 use std::io::Write;
 use std::net::SocketAddr;
