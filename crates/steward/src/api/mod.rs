@@ -30,7 +30,9 @@ pub use error::ApiError;
 use crate::ingest::mqtt::{Broker, Delivery};
 use crate::ingest::{Format, Ingest};
 use crate::metrics::Metrics;
-use crate::registry::{Device, DevicePatch, Model, NewDevice, Reading, Registry, secret_hash};
+use crate::registry::{
+    Device, DevicePatch, Model, ModelPatch, NewDevice, Reading, Registry, secret_hash,
+};
 use crate::store::ReadingQuery;
 
 #[derive(Clone)]
@@ -50,10 +52,11 @@ pub struct AppState {
     paths(
         healthz, ingest_telemetry, list_devices, create_device, get_device, update_device,
         delete_device, revoke_device, issue_token, issue_certificate, list_models, create_model,
+        get_model, update_model, delete_model,
         readings, latest, stream, send_command
     ),
     components(schemas(
-        Device, NewDevice, DevicePatch, Model, Reading, crate::registry::ReadingValue,
+        Device, NewDevice, DevicePatch, Model, ModelPatch, NewModel, Reading, crate::registry::ReadingValue,
         crate::registry::Identity, crate::registry::IdentityKind, crate::registry::Strength,
         crate::registry::DeviceStatus, TokenIssued, CertificateIssued, CertificateRequest,
         Ingested, CommandSent, Delivery, ErrorBody, Health
@@ -99,6 +102,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/devices/{id}/latest", get(latest))
         .route("/api/v1/devices/{id}/commands/{name}", post(send_command))
         .route("/api/v1/models", get(list_models).post(create_model))
+        .route(
+            "/api/v1/models/{name}",
+            get(get_model).patch(update_model).delete(delete_model),
+        )
         .route("/api/v1/readings/stream", get(stream))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(DefaultBodyLimit::max(max_body))
@@ -460,6 +467,49 @@ async fn create_model(
     })
     .await?;
     Ok((StatusCode::CREATED, Json(model)))
+}
+
+#[utoipa::path(get, path = "/api/v1/models/{name}", tag = "models", security(("admin_token" = [])),
+    params(("name" = String, Path, description = "model name")),
+    responses((status = 200, body = Model), (status = 404, body = ErrorBody)))]
+async fn get_model(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Model>, ApiError> {
+    require_admin(&s, &headers)?;
+    let r = s.registry.clone();
+    Ok(Json(blocking(move || Ok(r.model(&name)?)).await?))
+}
+
+#[utoipa::path(patch, path = "/api/v1/models/{name}", tag = "models", security(("admin_token" = [])),
+    params(("name" = String, Path, description = "model name")), request_body = ModelPatch,
+    responses((status = 200, body = Model), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn update_model(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Model>, ApiError> {
+    require_admin(&s, &headers)?;
+    let patch: ModelPatch = parse_json(&body)?;
+    let r = s.registry.clone();
+    Ok(Json(
+        blocking(move || Ok(r.update_model(&name, patch)?)).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/models/{name}", tag = "models", security(("admin_token" = [])),
+    params(("name" = String, Path, description = "model name")),
+    responses((status = 200, body = Model), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn delete_model(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Model>, ApiError> {
+    require_admin(&s, &headers)?;
+    let r = s.registry.clone();
+    Ok(Json(blocking(move || Ok(r.delete_model(&name)?)).await?))
 }
 
 #[derive(Deserialize, IntoParams)]

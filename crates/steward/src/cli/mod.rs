@@ -169,6 +169,28 @@ enum ModelCommand {
         #[command(flatten)]
         common: Common,
     },
+    Show {
+        name: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    Update {
+        name: String,
+        #[arg(long)]
+        manufacturer: Option<String>,
+        #[arg(long)]
+        mud_url: Option<String>,
+        #[arg(long)]
+        decoder: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Delete a model that no device uses.
+    Delete {
+        name: String,
+        #[command(flatten)]
+        common: Common,
+    },
     Add {
         name: String,
         #[arg(long)]
@@ -260,6 +282,28 @@ pub fn main() -> anyhow::Result<()> {
         }
         Command::Model { command } => match command {
             ModelCommand::List { common } => print_json(&open(&common)?.store.models()?),
+            ModelCommand::Show { name, common } => {
+                print_json(&open(&common)?.registry.model(&name)?)
+            }
+            ModelCommand::Update {
+                name,
+                manufacturer,
+                mud_url,
+                decoder,
+                common,
+            } => print_json(&open(&common)?.registry.update_model(
+                &name,
+                crate::registry::ModelPatch {
+                    manufacturer,
+                    mud_url,
+                    decoder,
+                },
+            )?),
+            ModelCommand::Delete { name, common } => {
+                let m = open(&common)?.registry.delete_model(&name)?;
+                eprintln!("model {} deleted", m.name);
+                Ok(())
+            }
             ModelCommand::Add {
                 name,
                 manufacturer,

@@ -58,6 +58,15 @@ pub struct DevicePatch {
     pub tags: Option<Vec<String>>,
 }
 
+/// Fields an operator may change on a model.
+#[derive(Debug, Default, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPatch {
+    pub manufacturer: Option<String>,
+    pub mud_url: Option<String>,
+    pub decoder: Option<String>,
+}
+
 /// Input for creating a device.
 #[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -93,6 +102,23 @@ pub fn new_secret(prefix: &str) -> String {
 /// SHA-256 hex of a secret: what the store keeps instead of the secret.
 pub fn secret_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Payload decoders a model may declare.
+pub const DECODERS: [&str; 1] = ["senml"];
+
+fn check_decoder(decoder: &str) -> Result<(), RegistryError> {
+    if DECODERS.contains(&decoder) {
+        Ok(())
+    } else {
+        Err(RegistryError::Invalid {
+            field: "decoder",
+            reason: format!(
+                "unknown decoder `{decoder}` (known: {})",
+                DECODERS.join(", ")
+            ),
+        })
+    }
 }
 
 fn check_name(field: &'static str, value: &str) -> Result<(), RegistryError> {
@@ -149,14 +175,43 @@ impl Registry {
 
     pub fn create_model(&self, model: Model) -> Result<Model, RegistryError> {
         check_name("model", &model.name)?;
-        if !matches!(model.decoder.as_str(), "senml") {
+        check_decoder(&model.decoder)?;
+        if self.store.model_by_name(&model.name)?.is_some() {
             return Err(RegistryError::Invalid {
-                field: "decoder",
-                reason: format!("unknown decoder `{}` (known: senml)", model.decoder),
+                field: "name",
+                reason: format!("a model named `{}` exists already", model.name),
             });
         }
         self.store.insert_model(&model)?;
         Ok(model)
+    }
+
+    pub fn model(&self, name: &str) -> Result<Model, RegistryError> {
+        self.store
+            .model_by_name(name)?
+            .ok_or_else(|| RegistryError::NoModel(name.into()))
+    }
+
+    pub fn update_model(&self, name: &str, patch: ModelPatch) -> Result<Model, RegistryError> {
+        let mut m = self.model(name)?;
+        if let Some(v) = patch.manufacturer {
+            m.manufacturer = v;
+        }
+        if let Some(v) = patch.mud_url {
+            m.mud_url = Some(v);
+        }
+        if let Some(v) = patch.decoder {
+            check_decoder(&v)?;
+            m.decoder = v;
+        }
+        self.store.update_model(&m)?;
+        self.model(name)
+    }
+
+    pub fn delete_model(&self, name: &str) -> Result<Model, RegistryError> {
+        let m = self.model(name)?;
+        self.store.delete_model(name)?;
+        Ok(m)
     }
 
     pub fn create_device(&self, new: NewDevice) -> Result<Device, RegistryError> {

@@ -50,6 +50,9 @@ pub trait Store: Send + Sync + 'static {
     fn insert_model(&self, model: &Model) -> Result<(), StoreError>;
     fn model_by_name(&self, name: &str) -> Result<Option<Model>, StoreError>;
     fn models(&self) -> Result<Vec<Model>, StoreError>;
+    fn update_model(&self, model: &Model) -> Result<(), StoreError>;
+    /// Refused (conflict) while devices of that model exist.
+    fn delete_model(&self, name: &str) -> Result<(), StoreError>;
 
     // --- devices and identities ---
     fn insert_device(&self, device: &Device) -> Result<(), StoreError>;

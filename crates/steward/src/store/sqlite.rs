@@ -267,6 +267,33 @@ impl Store for SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn update_model(&self, m: &Model) -> Result<(), StoreError> {
+        let conn = lock(&self.writer);
+        conn.execute(
+            "UPDATE models SET manufacturer = ?2, mud_url = ?3, decoder = ?4 WHERE name = ?1",
+            params![m.name, m.manufacturer, m.mud_url, m.decoder],
+        )?;
+        Ok(())
+    }
+
+    fn delete_model(&self, name: &str) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        let used: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM devices WHERE model = ?1",
+            [name],
+            |r| r.get(0),
+        )?;
+        if used > 0 {
+            return Err(StoreError::Conflict(format!(
+                "model `{name}` has {used} device(s); delete or move them first"
+            )));
+        }
+        tx.execute("DELETE FROM models WHERE name = ?1", [name])?;
+        tx.commit()?;
+        Ok(())
+    }
+
     fn insert_device(&self, d: &Device) -> Result<(), StoreError> {
         let conn = lock(&self.writer);
         let tags = serde_json::to_string(&d.tags).unwrap_or_else(|_| "[]".into());
