@@ -40,6 +40,7 @@ pub struct Config {
 pub struct ServerConfig {
     pub data: PathBuf,
     pub http: SocketAddr,
+    pub http_tls: HttpTls,
     pub mqtts: SocketAddr,
     pub hostnames: Vec<String>,
 }
@@ -64,6 +65,26 @@ pub struct HttpConfig {
     pub max_body: usize,
 }
 
+/// Whether the HTTP API speaks TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpTls {
+    /// TLS unless the address is a loopback address (traffic never leaves the host).
+    Auto,
+    On,
+    Off,
+}
+
+impl HttpTls {
+    pub fn enabled(self, addr: SocketAddr) -> bool {
+        match self {
+            HttpTls::Auto => !addr.ip().is_loopback(),
+            HttpTls::On => true,
+            HttpTls::Off => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Synchronous {
@@ -83,6 +104,7 @@ impl Default for ServerConfig {
         ServerConfig {
             data: PathBuf::from("./steward-data"),
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            http_tls: HttpTls::Auto,
             mqtts: SocketAddr::from(([0, 0, 0, 0], 8883)),
             hostnames: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
         }

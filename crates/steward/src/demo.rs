@@ -157,6 +157,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let data = server::open_data_dir(&config, Arc::new(SystemClock))?;
     let (http, mqtts) = server::bind(&config).await?;
     let http_addr = http.local_addr()?;
+    let scheme = server::http_scheme(&config, http_addr);
     let mqtts_addr = mqtts.local_addr()?;
     let admin = match &data.new_admin_token {
         Some(t) => t.clone(),
@@ -195,7 +196,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
 
     println!("Steward demo: {} simulated devices", fleet.len());
     println!("  data directory: {}", data.path.display());
-    println!("  HTTP API:       http://{http_addr}/api/v1/openapi.json");
+    println!("  HTTP API:       {scheme}://{http_addr}/api/v1/openapi.json");
     println!("  MQTT/TLS:       {mqtts_addr}");
     println!("  admin token:    {admin}");
     println!("Live readings:");

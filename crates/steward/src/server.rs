@@ -96,6 +96,15 @@ pub struct Bound {
     pub mqtts: SocketAddr,
 }
 
+/// The API's URL scheme for this configuration and bound address.
+pub fn http_scheme(config: &Config, addr: SocketAddr) -> &'static str {
+    if config.server.http_tls.enabled(addr) {
+        "https"
+    } else {
+        "http"
+    }
+}
+
 /// Bind the configured addresses.
 pub async fn bind(config: &Config) -> anyhow::Result<(TcpListener, TcpListener)> {
     let http = TcpListener::bind(config.server.http)
@@ -131,7 +140,7 @@ pub async fn run(
         ingest.clone(),
         config.mqtt.clone(),
         metrics.clone(),
-        tls,
+        tls.clone(),
     );
     let state = AppState {
         registry: data.registry.clone(),
@@ -145,7 +154,12 @@ pub async fn run(
 
     let stop = CancellationToken::new();
     let api_stop = stop.clone();
-    let api = tokio::spawn(api::serve(http, state, async move {
+    let http_tls = config
+        .server
+        .http_tls
+        .enabled(http.local_addr()?)
+        .then(|| tls.clone());
+    let api = tokio::spawn(api::serve(http, state, http_tls, async move {
         api_stop.cancelled().await
     }));
     let broker_stop = stop.clone();

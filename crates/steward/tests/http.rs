@@ -389,3 +389,40 @@ fn live_stream_openapi_health_metrics() {
         assert!(metrics.contains(m), "{m} missing: {metrics}");
     }
 }
+
+#[test]
+fn https_api_with_the_gateway_certificate() {
+    require("curl");
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(
+        &tmp.path().join("data"),
+        Some("[server]\nhttp_tls = \"on\"\n"),
+    );
+    let ca = gw.data.join("ca.crt");
+    let url = format!("https://localhost:{}/healthz", gw.http.port());
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(&ca)
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"ok\""));
+    // Plain HTTP on the TLS port gets no API.
+    let plain = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "5",
+            &format!("http://127.0.0.1:{}/healthz", gw.http.port()),
+        ])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("\"ok\""));
+    // Without Steward's CA the certificate is not trusted.
+    let untrusted = Command::new("curl")
+        .args(["-sS", "--max-time", "5", &url])
+        .output()
+        .unwrap();
+    assert!(!untrusted.status.success());
+}

@@ -2,12 +2,14 @@
 //! metrics. All JSON; the OpenAPI document is served at `/api/v1/openapi.json`.
 //!
 //! - `error.rs`: [`ApiError`], the API layer's errors and their HTTP statuses.
+//! - `tls.rs`: a TLS listener, so the API is served over HTTPS off loopback.
 //! - this file: routes, authentication, handlers.
 //!
 //! Authentication: operators send `Authorization: Bearer <admin token>`; devices
 //! posting telemetry send `Authorization: Bearer <device token>`.
 
 mod error;
+mod tls;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -112,15 +114,26 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serve the API on an already-bound listener until `shutdown` resolves.
+/// Serve the API on an already-bound listener until `shutdown` resolves; with TLS
+/// when `tls` is given.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    match tls {
+        None => {
+            axum::serve(listener, router(state))
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(config) => {
+            axum::serve(tls::TlsListener::new(listener, config), router(state))
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

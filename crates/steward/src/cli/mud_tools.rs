@@ -301,7 +301,8 @@ pub fn run(command: MudCommand) -> anyhow::Result<()> {
             out,
         } => {
             let capture = read_input(&pcap, "capture");
-            let mut opts = mud::learn::LearnOptions::new(device, mud_url, OffsetDateTime::now_utc());
+            let mut opts =
+                mud::learn::LearnOptions::new(device, mud_url, OffsetDateTime::now_utc());
             opts.mfg_name = maker;
             opts.model_name = model;
             let learned = mud::learn::learn(&capture, &opts)

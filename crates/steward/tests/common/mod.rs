@@ -87,7 +87,10 @@ impl Gateway {
                     data.with_extension("log").display()
                 )
             });
-            if let Some(rest) = line.strip_prefix("HTTP API on http://") {
+            if let Some(rest) = line
+                .strip_prefix("HTTP API on http://")
+                .or_else(|| line.strip_prefix("HTTP API on https://"))
+            {
                 let mut parts = rest.split_whitespace();
                 let http = parts.next().unwrap().parse().unwrap();
                 let mqtts = parts.nth(2).unwrap().parse().unwrap();
