@@ -7,6 +7,8 @@
 
 pub mod commit;
 pub mod sqlite;
+#[cfg(test)]
+mod tests;
 
 use crate::registry::{Device, DeviceStatus, Identity, IdentityKind, Model, Reading};
 

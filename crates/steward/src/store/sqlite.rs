@@ -470,7 +470,9 @@ impl Store for SqliteStore {
             let mut seen = tx.prepare_cached(
                 "UPDATE devices SET last_seen = MAX(COALESCE(last_seen, 0), ?2) WHERE id = ?1",
             )?;
-            let mut last: Option<(&str, f64)> = None;
+            // Newest receipt time of each device in the batch: one update per device.
+            let mut seen_at: std::collections::HashMap<&str, f64> =
+                std::collections::HashMap::new();
             for r in readings {
                 let (v, vs, vb, vd) = match &r.value {
                     Some(ReadingValue::Number(v)) => (Some(*v), None, None, None),
@@ -498,14 +500,11 @@ impl Store for SqliteStore {
                     r.time,
                     r.received
                 ])?;
-                // Readings arrive grouped by device: one update per run of a device.
-                match last {
-                    Some((id, _)) if id == r.device_id => {}
-                    _ => {
-                        seen.execute(params![r.device_id, r.received])?;
-                        last = Some((&r.device_id, r.received));
-                    }
-                }
+                let at = seen_at.entry(&r.device_id).or_insert(r.received);
+                *at = at.max(r.received);
+            }
+            for (device, at) in seen_at {
+                seen.execute(params![device, at])?;
             }
         }
         tx.commit()?;
