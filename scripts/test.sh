@@ -19,5 +19,7 @@ cargo test --workspace --locked
 
 if [ -x scripts/fuzz-smoke.sh ] || [ -f scripts/fuzz-smoke.sh ]; then
   echo "== fuzz smoke"
-  bash scripts/fuzz-smoke.sh
+  # Bounded: each target runs at most FUZZ_RUNS inputs or FUZZ_SECONDS seconds.
+  CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-$(nproc)}" FUZZ_SECONDS="${FUZZ_SECONDS:-15}" \
+    bash scripts/fuzz-smoke.sh
 fi
