@@ -14,6 +14,7 @@
 //! | [`compile`] | model → [`DevicePolicy`]: abstract rules with provenance, and the human summary |
 //! | [`signature`] | CMS signature verify/sign (OpenSSL), `.p7s` URL derivation (RFC 8520 §13) |
 //! | [`source`] | where MUD URLs come from: X.509 extensions, DHCPv4 option 161, DHCPv6 option 112 |
+//! | `fetch` | (feature `fetch`) HTTPS fetching of files and signatures, with a cache honouring cache-validity |
 //! | [`builder`] | a new MUD file from a maker's few facts (`steward mud new`) |
 //! | `learn` | (feature `learn`) a MUD file from a packet capture (`steward mud learn`) |
 //! | [`check`](mod@check) | the one-call pipeline behind `steward mud check` / `show` |
@@ -25,11 +26,15 @@
 //! - `sign`: [`signature::sign`].
 //! - `new`: [`builder::NewMud`] → [`MudFile::to_json_bytes`].
 //! - `learn`: `learn::learn` (feature `learn`).
+//! - `show URL`: `fetch::Fetcher` (feature `fetch`), then [`check()`] with the
+//!   fetched signature and `fetched_from` set.
 
 pub mod builder;
 pub mod check;
 pub mod compile;
 pub mod diag;
+#[cfg(feature = "fetch")]
+pub mod fetch;
 #[cfg(feature = "learn")]
 pub mod learn;
 pub mod model;

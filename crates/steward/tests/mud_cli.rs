@@ -510,3 +510,168 @@ fn learn_from_a_capture_then_check() {
     assert!(!summary.contains(" 53"), "{summary}");
     assert!(!summary.contains("192.168.1.1/"), "{summary}");
 }
+
+// --- `show URL` against a local HTTPS server ---
+
+/// Serves `docs` (path → body) over HTTPS on 127.0.0.1 with a certificate from a
+/// CA made here; returns the address and the CA (PEM).
+async fn https_server(
+    docs: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>,
+) -> (std::net::SocketAddr, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "test TLS CA");
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let docs = docs.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf).to_string();
+                let path = head.split(' ').nth(1).unwrap_or("").to_owned();
+                let found = docs.lock().unwrap().get(&path).cloned();
+                let (status, body) = match found {
+                    Some(b) => (200, b),
+                    None => (404, b"not found".to_vec()),
+                };
+                let out = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = tls.write_all(out.as_bytes()).await;
+                let _ = tls.write_all(&body).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (addr, ca_cert.pem())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_fetches_verifies_and_summarises() {
+    let docs = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let (addr, tls_ca) = https_server(docs.clone()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_owned();
+    let url = format!("https://{addr}/sensor1.json");
+    let tls_ca_path = dir.join("tls-ca.pem");
+    std::fs::write(&tls_ca_path, tls_ca).unwrap();
+
+    let (d, u) = (dir.clone(), url.clone());
+    let file = tokio::task::spawn_blocking(move || {
+        maker_pki(&d, "Maker");
+        new_and_sign(&d, &u)
+    })
+    .await
+    .unwrap();
+    {
+        let mut docs = docs.lock().unwrap();
+        docs.insert("/sensor1.json".to_owned(), std::fs::read(&file).unwrap());
+        docs.insert(
+            "/sensor1.p7s".to_owned(),
+            std::fs::read(dir.join("device.p7s")).unwrap(),
+        );
+        docs.insert("/unsigned.json".to_owned(), std::fs::read(&file).unwrap());
+    }
+    let run = move |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            steward(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+    };
+    let ca = p(&dir.join("ca.pem")).to_owned();
+    let tca = p(&tls_ca_path).to_owned();
+
+    let o = run(vec![
+        "show".into(),
+        url.clone(),
+        "--ca".into(),
+        ca.clone(),
+        "--tls-ca".into(),
+        tca.clone(),
+    ])
+    .await
+    .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("signature: verified"), "{out}");
+    assert!(out.contains("api.maker.example"), "{out}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("fetched"),
+        "{}",
+        text(&o)
+    );
+
+    // Served under another URL: no signature there, and the mud-url does not match.
+    let other = format!("https://{addr}/unsigned.json");
+    let o = run(vec![
+        "show".into(),
+        other,
+        "--ca".into(),
+        ca.clone(),
+        "--tls-ca".into(),
+        tca.clone(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no signature"),
+        "{}",
+        text(&o)
+    );
+
+    // Without the TLS CA the server is not trusted: exit 1 with the reason.
+    let o = run(vec!["show".into(), url.clone(), "--ca".into(), ca.clone()])
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .to_lowercase()
+            .contains("certificate"),
+        "{}",
+        text(&o)
+    );
+
+    // http:// is a usage error.
+    let o = run(vec!["show".into(), format!("http://{addr}/sensor1.json")])
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
