@@ -13,7 +13,7 @@
 # (SenML records per message, 10), BENCH_WINDOW (in-flight publishes per device, 8),
 # BENCH_DURATION (measured seconds, 20), BENCH_WARMUP (5), BENCH_SYNC (Steward's
 # [store] synchronous, "full"), BENCH_CACHE (provisioned devices, reused between runs),
-# CARGO_TARGET_DIR, BENCH_JOBS (cargo -j).
+# CARGO_TARGET_DIR, BENCH_JOBS (cargo -j), BENCH_BUILD (0: skip the release build).
 #
 # Mosquitto does not store messages durably: persistence is off by default, and even
 # when on it only saves to disk every autosave_interval, never before a PUBACK.
@@ -46,8 +46,12 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 [ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge $(( MAX_DEVICES + 1000 )) ] \
     || die "ulimit -n is $(ulimit -n); $MAX_DEVICES connections need more (raise the hard limit)"
 
-log "building (release)"
-cargo build --release ${BENCH_JOBS:+-j "$BENCH_JOBS"} -p steward -p loadgen >&2
+if [ "${BENCH_BUILD:-1}" = 1 ]; then
+    log "building (release)"
+    cargo build --release ${BENCH_JOBS:+-j "$BENCH_JOBS"} -p steward -p loadgen >&2
+else
+    log "BENCH_BUILD=0: using the binaries already in $CARGO_TARGET_DIR/release"
+fi
 STEWARD=$CARGO_TARGET_DIR/release/steward
 LOADGEN=$CARGO_TARGET_DIR/release/loadgen
 
@@ -215,6 +219,8 @@ row() { # label, steward value, mosquitto value
     row "max: latency p99 (ms)" "$(val max-steward P99_MS)" "$(val max-mosquitto P99_MS)"
     row "max: server CPU (cores)" "$(val max-steward SERVER_CPU_CORES)" "$(val max-mosquitto SERVER_CPU_CORES)"
     row "max: loadgen CPU (cores)" "$(val max-steward LOADGEN_CPU_CORES)" "$(val max-mosquitto LOADGEN_CPU_CORES)"
+    row "max: server disk writes (MB/s)" "$(val max-steward SERVER_DISK_WRITE_MB_PER_S)" "$(val max-mosquitto SERVER_DISK_WRITE_MB_PER_S)"
+    row "max: server disk bytes written per reading" "$(val max-steward SERVER_DISK_BYTES_PER_READING)" "$(val max-mosquitto SERVER_DISK_BYTES_PER_READING)"
     row "max: server RSS under load (MB)" "$(val max-steward SERVER_RSS_MB)" "$(val max-mosquitto SERVER_RSS_MB)"
     row "half ($HALF msg/s): acknowledged readings/s" "$(val half-steward ACKED_READINGS_PER_S)" "$(val half-mosquitto ACKED_READINGS_PER_S)"
     row "half: latency p50 (ms)" "$(val half-steward P50_MS)" "$(val half-mosquitto P50_MS)"

@@ -71,7 +71,9 @@ pub struct Stats {
     pub sent: u64,
     pub acked: u64,
     /// Publish → PUBACK, microseconds, of publishes sent in the measured window.
-    pub latency: Histogram<u64>,
+    /// Raw samples per connection (a histogram each would cost ~200 KiB per
+    /// connection); merged into one histogram for the report.
+    pub samples: Vec<u32>,
     /// Scheduled publishes sent more than `LATE` after their time.
     pub late: u64,
     /// Publishes never acknowledged (connection lost, or still pending at the end).
@@ -86,8 +88,7 @@ impl Stats {
             acked_in_window: 0,
             sent: 0,
             acked: 0,
-            // 1 µs to 10 minutes, 3 significant digits.
-            latency: Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds"),
+            samples: Vec::new(),
             late: 0,
             unacked: 0,
             errors: BTreeMap::new(),
@@ -98,12 +99,21 @@ impl Stats {
         *self.errors.entry(kind.to_string()).or_default() += 1;
     }
 
+    /// The latency samples as a histogram: 1 µs to 10 minutes, 3 significant digits.
+    pub fn histogram(&self) -> Histogram<u64> {
+        let mut h = Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds");
+        for &us in &self.samples {
+            h.saturating_record(us as u64);
+        }
+        h
+    }
+
     pub fn merge(&mut self, o: &Stats) {
         self.sent_in_window += o.sent_in_window;
         self.acked_in_window += o.acked_in_window;
         self.sent += o.sent;
         self.acked += o.acked;
-        let _ = self.latency.add(&o.latency);
+        self.samples.extend_from_slice(&o.samples);
         self.late += o.late;
         self.unacked += o.unacked;
         for (k, v) in &o.errors {
@@ -377,8 +387,8 @@ impl Conn {
                                     stats.acked_in_window += 1;
                                 }
                                 if sent_at >= t.measure_from && sent_at < t.measure_to {
-                                    let us = at.duration_since(sent_at).as_micros().max(1) as u64;
-                                    let _ = stats.latency.record(us.min(600_000_000));
+                                    let us = at.duration_since(sent_at).as_micros().clamp(1, u32::MAX as u128);
+                                    stats.samples.push(us as u32);
                                 }
                             }
                             Ok(_) => {}

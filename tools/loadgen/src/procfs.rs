@@ -32,6 +32,19 @@ pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     Some((utime + stime) / TICKS_PER_SEC)
 }
 
+/// Bytes a process has caused to be written to storage so far (`write_bytes` of
+/// `/proc/PID/io`; needs the same user or root).
+pub fn write_bytes(pid: Option<u32>) -> Option<u64> {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/io"),
+        None => "/proc/self/io".to_string(),
+    };
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -196,7 +196,9 @@ pub async fn run(a: RunArgs) -> anyhow::Result<()> {
     tokio::time::sleep_until(measure_from).await;
     let m0 = scrape(a.metrics_url.as_deref()).await;
     let (s0, o0) = (procfs::cpu_seconds(a.server_pid), procfs::cpu_seconds(None));
+    let w0 = a.server_pid.and_then(|p| procfs::write_bytes(Some(p)));
     tokio::time::sleep_until(measure_to).await;
+    let w1 = a.server_pid.and_then(|p| procfs::write_bytes(Some(p)));
     let m1 = scrape(a.metrics_url.as_deref()).await;
     let (s1, o1) = (procfs::cpu_seconds(a.server_pid), procfs::cpu_seconds(None));
     let rss = procfs::status_kib(a.server_pid, "VmRSS");
@@ -208,7 +210,8 @@ pub async fn run(a: RunArgs) -> anyhow::Result<()> {
         }
     }
     let secs = a.duration;
-    let ms = |q: f64| format!("{:.2}", total.latency.value_at_quantile(q) as f64 / 1000.0);
+    let latency = total.histogram();
+    let ms = |q: f64| format!("{:.2}", latency.value_at_quantile(q) as f64 / 1000.0);
     out.put("qos", a.qos);
     out.put("records", a.records);
     out.put("window", a.window);
@@ -219,12 +222,12 @@ pub async fn run(a: RunArgs) -> anyhow::Result<()> {
         let msgs = total.acked_in_window as f64 / secs;
         out.put("acked_msgs_per_s", format!("{msgs:.0}"));
         out.put("acked_readings_per_s", format!("{:.0}", msgs * a.records as f64));
-        out.put("latency_samples", total.latency.len());
+        out.put("latency_samples", latency.len());
         out.put("p50_ms", ms(0.50));
         out.put("p90_ms", ms(0.90));
         out.put("p99_ms", ms(0.99));
         out.put("p999_ms", ms(0.999));
-        out.put("max_ms", format!("{:.2}", total.latency.max() as f64 / 1000.0));
+        out.put("max_ms", format!("{:.2}", latency.max() as f64 / 1000.0));
     }
     out.put("late_sends", total.late);
     out.put("unacked", total.unacked);
@@ -234,6 +237,14 @@ pub async fn run(a: RunArgs) -> anyhow::Result<()> {
     }
     if let (Some(a0), Some(a1)) = (o0, o1) {
         out.put("loadgen_cpu_cores", format!("{:.2}", (a1 - a0) / secs));
+    }
+    if let (Some(w0), Some(w1)) = (w0, w1) {
+        let bytes = w1.saturating_sub(w0) as f64;
+        out.put("server_disk_write_mb_per_s", format!("{:.1}", bytes / secs / 1e6));
+        if a.qos == 1 && total.acked_in_window > 0 {
+            let readings = total.acked_in_window as f64 * a.records as f64;
+            out.put("server_disk_bytes_per_reading", format!("{:.0}", bytes / readings));
+        }
     }
     if let Some(r) = rss {
         out.put("server_rss_mb", format!("{:.1}", r as f64 / 1024.0));
