@@ -2,8 +2,10 @@
 //! Each subcommand is a thin layer over the library; errors are reported with
 //! anyhow here and nowhere deeper.
 //!
+//! - `firmware.rs`: `steward firmware …` (sign, verify, show SUIT envelopes).
 //! - `mud_tools.rs`: `steward mud …` (check, sign, new, learn, show) over the `mud` crate.
 
+mod firmware;
 mod mud_tools;
 
 use std::io::Write;
@@ -91,6 +93,11 @@ enum Command {
     Mud {
         #[command(subcommand)]
         command: mud_tools::MudCommand,
+    },
+    /// Firmware: sign, verify and show SUIT envelopes.
+    Firmware {
+        #[command(subcommand)]
+        command: firmware::FirmwareCommand,
     },
     /// Configuration.
     Config {
@@ -324,6 +331,13 @@ pub fn main() -> anyhow::Result<()> {
             }
         },
         Command::Device { command } => device(command),
+        Command::Firmware { command } => {
+            if firmware::run(command)? {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
+        }
         Command::Mud { command } => mud_tools::run(command),
     }
 }
