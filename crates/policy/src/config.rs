@@ -125,7 +125,7 @@ impl fmt::Display for Rate {
             (1_000_000, "mbit"),
             (1_000, "kbit"),
         ] {
-            if b % m == 0 {
+            if b.is_multiple_of(m) {
                 return write!(f, "{}{u}/s", b / m);
             }
         }

@@ -771,27 +771,31 @@ grants = ["mud"]"#,
             .to_string();
         assert!(e.contains(want), "{name}: {e}");
     }
-    let mut dup = PolicyConfig::default();
-    dup.consent = vec![
-        rule("a", Selector::default(), &[], &[]),
-        rule("a", Selector::default(), &[], &[]),
-    ];
+    let dup = PolicyConfig {
+        consent: vec![
+            rule("a", Selector::default(), &[], &[]),
+            rule("a", Selector::default(), &[], &[]),
+        ],
+        ..Default::default()
+    };
     assert!(
         dup.validate()
             .unwrap_err()
             .to_string()
             .contains("used twice")
     );
-    let mut z = PolicyConfig::default();
-    z.consent = vec![rule(
-        "a",
-        Selector {
-            zone: Some("nowhere".into()),
-            ..Default::default()
-        },
-        &[],
-        &[],
-    )];
+    let z = PolicyConfig {
+        consent: vec![rule(
+            "a",
+            Selector {
+                zone: Some("nowhere".into()),
+                ..Default::default()
+            },
+            &[],
+            &[],
+        )],
+        ..Default::default()
+    };
     assert!(z.validate().unwrap_err().to_string().contains("'nowhere'"));
 }
 
