@@ -2,7 +2,8 @@
 //! the maker's half of "consent in advance".
 //!
 //! The crate does no I/O: it takes bytes and returns data. Sockets, files and
-//! firewalls belong to the gateway (`crates/steward`).
+//! firewalls belong to the gateway (`crates/steward`). The one exception is the
+//! `fetch` feature (off by default), an HTTPS client for MUD files and signatures.
 //!
 //! # Layout
 //!
