@@ -868,3 +868,76 @@ impl PolicyConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capability_strings_round_trip() {
+        let cases = [
+            ("plain", "telemetry"),
+            ("internet", "internet"),
+            ("internet port", "internet:443/tcp"),
+            ("internet port both protocols", "internet:123"),
+            ("internet rate", "internet@2mbit/s"),
+            ("internet port and rate", "internet:443/tcp@256kbit/s"),
+            ("lateral", "lateral:same-manufacturer"),
+            ("lateral conjunction", "lateral:zone=trusted,tag=hub"),
+        ];
+        for (name, s) in cases {
+            let c: Capability = s.parse().unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(c.to_string(), s, "{name}");
+        }
+        for bad in [
+            "",
+            "lateral",
+            "lateral:",
+            "internet:http",
+            "internet@0kbit",
+            "internets",
+        ] {
+            assert!(bad.parse::<Capability>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn deny_strings_round_trip() {
+        for s in [
+            "internet",
+            "*:23/tcp",
+            "10.0.0.0/8",
+            "10.0.0.1:22",
+            "[2001:db8::1]:23/tcp",
+            "bad.example",
+        ] {
+            let d: Deny = s.parse().unwrap_or_else(|e| panic!("{s}: {e}"));
+            assert_eq!(d.to_string(), s);
+        }
+    }
+
+    #[test]
+    fn prefixes() {
+        let p: Prefix = "10.0.0.0/8".parse().unwrap();
+        assert!(p.contains("10.255.1.2".parse().unwrap()));
+        assert!(!p.contains("11.0.0.1".parse().unwrap()));
+        assert!(!p.contains("::1".parse().unwrap()));
+        let all: Prefix = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("8.8.8.8".parse().unwrap()));
+        let v6: Prefix = "fc00::/7".parse().unwrap();
+        assert!(v6.contains("fd12::1".parse().unwrap()));
+        assert!(p.overlaps(&"10.1.0.0/16".parse::<IpPrefix>().unwrap()));
+        assert!(p.overlaps(&"0.0.0.0/0".parse::<IpPrefix>().unwrap()));
+        assert!(!p.overlaps(&"192.168.0.0/16".parse::<IpPrefix>().unwrap()));
+    }
+
+    #[test]
+    fn grades_and_strengths_order() {
+        assert!(Grade::A.at_least(Grade::B));
+        assert!(Grade::B.at_least(Grade::B));
+        assert!(!Grade::C.at_least(Grade::B));
+        assert!(Strength::Certificate > Strength::Token);
+        assert!(Strength::Token > Strength::Declared);
+        assert!(Strength::Declared > Strength::Observed);
+    }
+}
