@@ -148,7 +148,9 @@ pub async fn connect(shared: &Shared, creds: Credentials, index: usize) -> anyho
     tcp.set_nodelay(true)?;
     let builder = rustls::ClientConfig::builder().with_root_certificates(shared.roots.clone());
     let config = match creds.cert {
-        Some((chain, key)) => builder.with_client_auth_cert(chain, key).context("client certificate")?,
+        Some((chain, key)) => builder
+            .with_client_auth_cert(chain, key)
+            .context("client certificate")?,
         None => builder.with_no_client_auth(),
     };
     let mut stream = TlsConnector::from(Arc::new(config))
@@ -209,12 +211,17 @@ fn pack(out: &mut String, records: usize, device: usize, seq: u64, bt: f64) {
     out.push('[');
     for j in 0..records {
         let (name, unit) = FIELDS[j % FIELDS.len()];
-        let v = ((seq.wrapping_mul(7919) + (device as u64) * 104_729 + j as u64 * 31) % 10_000) as f64 / 100.0;
+        let v = ((seq.wrapping_mul(7919) + (device as u64) * 104_729 + j as u64 * 31) % 10_000)
+            as f64
+            / 100.0;
         if j > 0 {
             out.push(',');
         }
         let _ = if j == 0 {
-            write!(out, r#"{{"bn":"lg:{device}:","bt":{bt:.3},"n":"{name}","u":"{unit}","v":{v}}}"#)
+            write!(
+                out,
+                r#"{{"bn":"lg:{device}:","bt":{bt:.3},"n":"{name}","u":"{unit}","v":{v}}}"#
+            )
         } else if j < FIELDS.len() {
             write!(out, r#"{{"n":"{name}","u":"{unit}","v":{v}}}"#)
         } else {
@@ -284,7 +291,11 @@ impl Conn {
     /// Publish on the timeline; return what was seen.
     pub async fn load(mut self, shared: Arc<Shared>, t: Timeline) -> Stats {
         let mut stats = Stats::new();
-        let qos = if shared.qos == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
+        let qos = if shared.qos == 0 {
+            QoS::AtMostOnce
+        } else {
+            QoS::AtLeastOnce
+        };
         let window = shared.window.max(1);
         let mut inflight: VecDeque<(u16, Instant)> = VecDeque::with_capacity(window);
         let mut pkid: u16 = 0;
@@ -304,7 +315,10 @@ impl Conn {
             if sending {
                 let bt = unix_now();
                 let mut burst = 0;
-                while inflight.len() < window && burst < window && (shared.interval.is_none() || next_send <= now) {
+                while inflight.len() < window
+                    && burst < window
+                    && (shared.interval.is_none() || next_send <= now)
+                {
                     if let Some(iv) = shared.interval {
                         if now.duration_since(next_send) > LATE {
                             stats.late += 1;
@@ -313,7 +327,11 @@ impl Conn {
                     }
                     pack(&mut payload, shared.records, self.index, seq, bt);
                     seq += 1;
-                    let mut p = Publish::from_bytes(self.topic.clone(), qos, Bytes::copy_from_slice(payload.as_bytes()));
+                    let mut p = Publish::from_bytes(
+                        self.topic.clone(),
+                        qos,
+                        Bytes::copy_from_slice(payload.as_bytes()),
+                    );
                     if qos == QoS::AtLeastOnce {
                         pkid = pkid.wrapping_add(1).max(1);
                         p.pkid = pkid;

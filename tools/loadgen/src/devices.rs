@@ -81,12 +81,20 @@ pub fn read_list(dir: &Path) -> anyhow::Result<Vec<Entry>> {
     for (i, line) in text.lines().enumerate() {
         let mut f = line.split('\t');
         match (f.next(), f.next(), f.next()) {
-            (Some(name), Some(id), token) if !name.is_empty() && !id.is_empty() => out.push(Entry {
-                name: name.to_string(),
-                id: id.to_string(),
-                token: token.filter(|t| !t.is_empty() && *t != "-").map(str::to_string),
-            }),
-            _ => bail!("{}:{}: expected `name<TAB>id<TAB>token`", path.display(), i + 1),
+            (Some(name), Some(id), token) if !name.is_empty() && !id.is_empty() => {
+                out.push(Entry {
+                    name: name.to_string(),
+                    id: id.to_string(),
+                    token: token
+                        .filter(|t| !t.is_empty() && *t != "-")
+                        .map(str::to_string),
+                })
+            }
+            _ => bail!(
+                "{}:{}: expected `name<TAB>id<TAB>token`",
+                path.display(),
+                i + 1
+            ),
         }
     }
     Ok(out)
@@ -111,7 +119,10 @@ pub fn credentials(dir: &Path, entry: &Entry, auth: Auth) -> anyhow::Result<Cred
         }
         Auth::Token => {
             let token = entry.token.clone().with_context(|| {
-                format!("device {} has no token in the cache: provision with --tokens", entry.name)
+                format!(
+                    "device {} has no token in the cache: provision with --tokens",
+                    entry.name
+                )
             })?;
             Ok(Credentials {
                 id: entry.id.clone(),
@@ -123,7 +134,8 @@ pub fn credentials(dir: &Path, entry: &Entry, auth: Auth) -> anyhow::Result<Cred
 }
 
 pub async fn provision(args: ProvisionArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     let (authority, base) = http::split_url(&args.api)?;
     let admin = std::fs::read_to_string(&args.token_file)
         .with_context(|| format!("reading the admin token {}", args.token_file.display()))?
@@ -132,7 +144,11 @@ pub async fn provision(args: ProvisionArgs) -> anyhow::Result<()> {
     let existing = read_list(&args.out)?;
     let have: std::collections::HashSet<String> = existing.iter().map(|e| e.name.clone()).collect();
     if existing.len() >= args.count {
-        println!("{} devices already in {}", existing.len(), args.out.display());
+        println!(
+            "{} devices already in {}",
+            existing.len(),
+            args.out.display()
+        );
         return Ok(());
     }
     let list = Arc::new(Mutex::new(
@@ -164,7 +180,10 @@ pub async fn provision(args: ProvisionArgs) -> anyhow::Result<()> {
         );
         let tokens = args.tokens;
         tasks.spawn(async move {
-            let r = create(&authority, &base, &admin, &name, &model, &out, tokens, &list).await;
+            let r = create(
+                &authority, &base, &admin, &name, &model, &out, tokens, &list,
+            )
+            .await;
             drop(permit);
             r
         });
@@ -199,7 +218,8 @@ async fn create(
 ) -> anyhow::Result<()> {
     let body = serde_json::json!({ "name": name, "model": model }).to_string();
     let path = format!("{base}/api/v1/devices/new/certificate");
-    let (status, answer) = http::request(authority, "POST", &path, Some(admin), Some(body.as_bytes())).await?;
+    let (status, answer) =
+        http::request(authority, "POST", &path, Some(admin), Some(body.as_bytes())).await?;
     if status != 201 {
         bail!(
             "creating device {name}: HTTP {status}: {}",
@@ -228,7 +248,10 @@ async fn create(
         let path = format!("{base}/api/v1/devices/{id}/tokens");
         let (status, answer) = http::request(authority, "POST", &path, Some(admin), None).await?;
         if status != 201 {
-            bail!("token for {name}: HTTP {status}: {}", String::from_utf8_lossy(&answer));
+            bail!(
+                "token for {name}: HTTP {status}: {}",
+                String::from_utf8_lossy(&answer)
+            );
         }
         let v: serde_json::Value = serde_json::from_slice(&answer)?;
         v.get("token")

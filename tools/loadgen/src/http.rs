@@ -18,7 +18,10 @@ pub fn split_url(url: &str) -> anyhow::Result<(String, String)> {
     if authority.is_empty() {
         bail!("`{url}`: no host");
     }
-    Ok((authority.to_string(), path.trim_end_matches('/').to_string()))
+    Ok((
+        authority.to_string(),
+        path.trim_end_matches('/').to_string(),
+    ))
 }
 
 /// Send one request; returns the status code and the body.
@@ -32,7 +35,8 @@ pub async fn request(
     let mut tcp = TcpStream::connect(authority)
         .await
         .with_context(|| format!("connecting to http://{authority}"))?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
     if let Some(t) = bearer {
         head.push_str(&format!("Authorization: Bearer {t}\r\n"));
     }
@@ -67,7 +71,11 @@ fn parse_response(raw: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
         l.starts_with("transfer-encoding:") && l.contains("chunked")
     });
     let body = &raw[end + 4..];
-    let body = if chunked { dechunk(body)? } else { body.to_vec() };
+    let body = if chunked {
+        dechunk(body)?
+    } else {
+        body.to_vec()
+    };
     Ok((status, body))
 }
 
@@ -112,7 +120,8 @@ mod tests {
 
     #[test]
     fn responses() {
-        let (s, b) = parse_response(b"HTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\n{}").unwrap();
+        let (s, b) =
+            parse_response(b"HTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\n{}").unwrap();
         assert_eq!((s, b.as_slice()), (201, &b"{}"[..]));
         let (s, b) = parse_response(
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",

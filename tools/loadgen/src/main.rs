@@ -28,7 +28,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "loadgen", version, about = "MQTT/TLS load generator for Steward (and any MQTT 3.1.1 broker)")]
+#[command(
+    name = "loadgen",
+    version,
+    about = "MQTT/TLS load generator for Steward (and any MQTT 3.1.1 broker)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

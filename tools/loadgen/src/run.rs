@@ -42,7 +42,9 @@ pub async fn run(a: RunArgs) -> anyhow::Result<()> {
     }
     let ca = a.ca.clone().unwrap_or_else(|| a.devices.join("ca.crt"));
     let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(&ca).with_context(|| format!("reading CA {}", ca.display()))? {
+    for cert in CertificateDer::pem_file_iter(&ca)
+        .with_context(|| format!("reading CA {}", ca.display()))?
+    {
         roots
             .add(cert.with_context(|| format!("reading CA {}", ca.display()))?)
             .with_context(|| format!("CA {}", ca.display()))?;
@@ -105,7 +107,11 @@ pub async fn run(a: RunArgs) -> anyhow::Result<()> {
             if idle {
                 return conn.idle(stop_rx).await;
             }
-            let Ok(t) = start_rx.wait_for(|t| t.is_some()).await.map(|t| t.expect("checked")) else {
+            let Ok(t) = start_rx
+                .wait_for(|t| t.is_some())
+                .await
+                .map(|t| t.expect("checked"))
+            else {
                 return stats;
             };
             conn.load(shared, t).await
@@ -137,7 +143,10 @@ pub async fn run(a: RunArgs) -> anyhow::Result<()> {
         }
     }
     let connect_secs = connect_started.elapsed().as_secs_f64();
-    eprintln!("[{}] {connected}/{} connected in {connect_secs:.1} s, {failed} failed", a.label, a.connections);
+    eprintln!(
+        "[{}] {connected}/{} connected in {connect_secs:.1} s, {failed} failed",
+        a.label, a.connections
+    );
     for e in &first_errors {
         eprintln!("  connect error: {e}");
     }
@@ -167,15 +176,21 @@ pub async fn run(a: RunArgs) -> anyhow::Result<()> {
                 total.merge(&s);
             }
         }
-        let mb = |k: Option<u64>| k.map(|k| format!("{:.1}", k as f64 / 1024.0)).unwrap_or_else(|| "-".into());
+        let mb = |k: Option<u64>| {
+            k.map(|k| format!("{:.1}", k as f64 / 1024.0))
+                .unwrap_or_else(|| "-".into())
+        };
         out.put("server_rss_before_mb", mb(server_rss_before));
         out.put("server_rss_mb", mb(rss));
         out.put("server_rss_end_mb", mb(rss_end));
         out.put("server_hwm_mb", mb(hwm));
-        if let (Some(b), Some(r)) = (server_rss_before, rss) {
-            if connected > 0 {
-                out.put("server_kb_per_conn", format!("{:.1}", (r.saturating_sub(b)) as f64 / connected as f64));
-            }
+        if let (Some(b), Some(r)) = (server_rss_before, rss)
+            && connected > 0
+        {
+            out.put(
+                "server_kb_per_conn",
+                format!("{:.1}", (r.saturating_sub(b)) as f64 / connected as f64),
+            );
         }
         out.put("loadgen_rss_mb", mb(own));
         out.put("errors", errors_text(&total.errors));
@@ -217,11 +232,17 @@ pub async fn run(a: RunArgs) -> anyhow::Result<()> {
     out.put("window", a.window);
     out.put("target_rate", a.rate);
     out.put("duration_secs", secs);
-    out.put("sent_per_s", format!("{:.0}", total.sent_in_window as f64 / secs));
+    out.put(
+        "sent_per_s",
+        format!("{:.0}", total.sent_in_window as f64 / secs),
+    );
     if a.qos == 1 {
         let msgs = total.acked_in_window as f64 / secs;
         out.put("acked_msgs_per_s", format!("{msgs:.0}"));
-        out.put("acked_readings_per_s", format!("{:.0}", msgs * a.records as f64));
+        out.put(
+            "acked_readings_per_s",
+            format!("{:.0}", msgs * a.records as f64),
+        );
         out.put("latency_samples", latency.len());
         out.put("p50_ms", ms(0.50));
         out.put("p90_ms", ms(0.90));
@@ -240,10 +261,16 @@ pub async fn run(a: RunArgs) -> anyhow::Result<()> {
     }
     if let (Some(w0), Some(w1)) = (w0, w1) {
         let bytes = w1.saturating_sub(w0) as f64;
-        out.put("server_disk_write_mb_per_s", format!("{:.1}", bytes / secs / 1e6));
+        out.put(
+            "server_disk_write_mb_per_s",
+            format!("{:.1}", bytes / secs / 1e6),
+        );
         if a.qos == 1 && total.acked_in_window > 0 {
             let readings = total.acked_in_window as f64 * a.records as f64;
-            out.put("server_disk_bytes_per_reading", format!("{:.0}", bytes / readings));
+            out.put(
+                "server_disk_bytes_per_reading",
+                format!("{:.0}", bytes / readings),
+            );
         }
     }
     if let Some(r) = rss {
@@ -260,7 +287,10 @@ pub async fn run(a: RunArgs) -> anyhow::Result<()> {
             );
             out.put(
                 "commit_avg_ms",
-                format!("{:.2}", 1000.0 * d("steward_commit_duration_seconds_sum") / commits),
+                format!(
+                    "{:.2}",
+                    1000.0 * d("steward_commit_duration_seconds_sum") / commits
+                ),
             );
             out.put(
                 "commit_busy_share",
@@ -269,7 +299,10 @@ pub async fn run(a: RunArgs) -> anyhow::Result<()> {
         }
         let committed = d("steward_readings_committed_total");
         if committed > 0.0 {
-            out.put("server_readings_committed_per_s", format!("{:.0}", committed / secs));
+            out.put(
+                "server_readings_committed_per_s",
+                format!("{:.0}", committed / secs),
+            );
         }
         let errs: Vec<String> = m1
             .iter()
@@ -290,14 +323,23 @@ fn errors_text(e: &BTreeMap<String, u64>) -> String {
     if e.is_empty() {
         return "none".into();
     }
-    e.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    e.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Prometheus text → sample name (with labels) → value; `None` without a URL or on error.
 async fn scrape(url: Option<&str>) -> Option<BTreeMap<String, f64>> {
     let (authority, path) = http::split_url(url?).ok()?;
-    let path = if path.is_empty() { "/metrics".to_string() } else { path };
-    let (status, body) = http::request(&authority, "GET", &path, None, None).await.ok()?;
+    let path = if path.is_empty() {
+        "/metrics".to_string()
+    } else {
+        path
+    };
+    let (status, body) = http::request(&authority, "GET", &path, None, None)
+        .await
+        .ok()?;
     if status != 200 {
         return None;
     }
