@@ -107,11 +107,11 @@ pub fn run(command: FirmwareCommand) -> anyhow::Result<bool> {
                     return Ok(false);
                 }
             };
-            if let Some(p) = payload {
-                if let Err(e) = envelope.check_payload(&read(&p)?) {
-                    println!("invalid: {} does not match the envelope: {e}", p.display());
-                    return Ok(false);
-                }
+            if let Some(p) = payload
+                && let Err(e) = envelope.check_payload(&read(&p)?)
+            {
+                println!("invalid: {} does not match the envelope: {e}", p.display());
+                return Ok(false);
             }
             println!(
                 "valid: {} (sequence {})",
