@@ -139,7 +139,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             synchronous: Synchronous::Full,
-            batch_max_readings: 20_000,
+            batch_max_readings: 5_000,
         }
     }
 }

@@ -127,6 +127,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
+    data.store.start_maintenance()?;
     let (committer, commit_thread) = Committer::start(
         data.store.clone(),
         config.store.batch_max_readings,

@@ -71,7 +71,10 @@ async fn load(gw_port: u16, d: &DeviceCreds, first: u64, acked: Arc<Mutex<BTreeS
 fn stored_seqs(data: &std::path::Path, device: &str) -> BTreeSet<u64> {
     let conn = rusqlite::Connection::open(data.join("steward.db")).unwrap();
     let mut stmt = conn
-        .prepare("SELECT v FROM readings WHERE device_id = ?1 AND name = 'seq'")
+        .prepare(
+            "SELECT r.v FROM readings r JOIN device_keys k ON k.key = r.dev
+             WHERE k.device_id = ?1 AND r.name = 'seq'",
+        )
         .unwrap();
     stmt.query_map([device], |r| r.get::<_, f64>(0))
         .unwrap()

@@ -85,4 +85,10 @@ pub trait Store: Send + Sync + 'static {
     /// The newest reading of each name of one device.
     fn latest(&self, device_id: &str) -> Result<Vec<Reading>, StoreError>;
     fn count_readings(&self) -> Result<u64, StoreError>;
+
+    /// Start background upkeep (for SQLite: WAL checkpoints off the commit path).
+    /// Only a long-running server calls this.
+    fn start_maintenance(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

@@ -5,9 +5,10 @@
 //! processes may open the same file (the CLI beside a running server): SQLite's
 //! locking and a busy timeout make them take turns.
 
-use std::path::Path;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
@@ -55,9 +56,18 @@ CREATE TABLE IF NOT EXISTS registry_events (
     device_id TEXT NOT NULL,
     kind TEXT NOT NULL
 );
+-- A small integer key per device: readings and their index carry it instead of
+-- the device's text id, which keeps index entries small.
+CREATE TABLE IF NOT EXISTS device_keys (
+    key INTEGER PRIMARY KEY,
+    device_id TEXT NOT NULL UNIQUE
+);
+-- Readings in arrival order. The only index is (device, time): a batch from N
+-- devices touches about N index pages, not one page per (device, name) series,
+-- which is what bounds the bytes written per reading under load.
 CREATE TABLE IF NOT EXISTS readings (
     id INTEGER PRIMARY KEY,
-    device_id TEXT NOT NULL,
+    dev INTEGER NOT NULL,
     name TEXT NOT NULL,
     unit TEXT,
     v REAL,
@@ -68,15 +78,34 @@ CREATE TABLE IF NOT EXISTS readings (
     t REAL NOT NULL,
     received REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS readings_device_name_time ON readings(device_id, name, t);
+CREATE INDEX IF NOT EXISTS readings_dev_time ON readings(dev, t);
+-- The newest reading of each (device, name), kept up to date by each commit.
+CREATE TABLE IF NOT EXISTS latest (
+    dev INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    reading INTEGER NOT NULL,
+    t REAL NOT NULL,
+    PRIMARY KEY (dev, name)
+) WITHOUT ROWID;
 "#;
 
 const READERS: usize = 4;
 
 pub struct SqliteStore {
     writer: Mutex<Connection>,
+    /// Device id → integer key, as the writer has seen them.
+    keys: Mutex<HashMap<String, i64>>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    path: PathBuf,
+    sync: Synchronous,
+    stop_checkpoints: Arc<AtomicBool>,
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.stop_checkpoints.store(true, Ordering::Relaxed);
+    }
 }
 
 fn open(path: &Path, sync: Synchronous) -> Result<Connection, StoreError> {
@@ -106,14 +135,43 @@ impl SqliteStore {
     pub fn open(path: &Path, sync: Synchronous) -> Result<SqliteStore, StoreError> {
         let writer = open(path, sync)?;
         writer.execute_batch(SCHEMA)?;
+        // The pages a commit touches (index leaves of active devices, `latest`) stay
+        // in memory instead of being read back for every batch: 64 MiB.
+        writer.pragma_update(None, "cache_size", -65536)?;
         let readers = (0..READERS)
             .map(|_| open(path, sync).map(Mutex::new))
             .collect::<Result<_, _>>()?;
         Ok(SqliteStore {
             writer: Mutex::new(writer),
+            keys: Mutex::new(HashMap::new()),
             readers,
             next_reader: AtomicUsize::new(0),
+            path: path.to_path_buf(),
+            sync,
+            stop_checkpoints: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// The integer key of a device for the readings table, made on first use.
+    fn device_key(
+        keys: &mut HashMap<String, i64>,
+        tx: &rusqlite::Transaction<'_>,
+        device_id: &str,
+    ) -> Result<i64, StoreError> {
+        if let Some(k) = keys.get(device_id) {
+            return Ok(*k);
+        }
+        tx.execute(
+            "INSERT INTO device_keys (device_id) VALUES (?1) ON CONFLICT(device_id) DO NOTHING",
+            [device_id],
+        )?;
+        let k: i64 = tx.query_row(
+            "SELECT key FROM device_keys WHERE device_id = ?1",
+            [device_id],
+            |r| r.get(0),
+        )?;
+        keys.insert(device_id.to_string(), k);
+        Ok(k)
     }
 
     fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -212,7 +270,8 @@ impl SqliteStore {
 
 const DEVICE_COLUMNS: &str =
     "id, name, model, zone, status, created, last_seen, firmware_version, tags";
-const READING_COLUMNS: &str = "device_id, name, unit, v, vs, vb, vd, s, t, received";
+/// Columns of a reading as [`SqliteStore::reading_row`] reads them; `?1` is the device id.
+const READING_COLUMNS: &str = "?1, r.name, r.unit, r.v, r.vs, r.vb, r.vd, r.s, r.t, r.received";
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
@@ -462,18 +521,19 @@ impl Store for SqliteStore {
 
     fn commit_readings(&self, readings: &[Reading]) -> Result<(), StoreError> {
         let mut conn = lock(&self.writer);
+        let mut keys = lock(&self.keys);
         let tx = conn.transaction()?;
         {
-            let mut insert = tx.prepare_cached(&format!(
-                "INSERT INTO readings ({READING_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-            ))?;
-            let mut seen = tx.prepare_cached(
-                "UPDATE devices SET last_seen = MAX(COALESCE(last_seen, 0), ?2) WHERE id = ?1",
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO readings (dev, name, unit, v, vs, vb, vd, s, t, received)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
-            // Newest receipt time of each device in the batch: one update per device.
-            let mut seen_at: std::collections::HashMap<&str, f64> =
-                std::collections::HashMap::new();
+            // Newest reading of each (device, name) and newest receipt of each
+            // device in this batch: one upsert per series, one update per device.
+            let mut newest: HashMap<(i64, &str), (i64, f64)> = HashMap::new();
+            let mut seen_at: HashMap<&str, f64> = HashMap::new();
             for r in readings {
+                let dev = Self::device_key(&mut keys, &tx, &r.device_id)?;
                 let (v, vs, vb, vd) = match &r.value {
                     Some(ReadingValue::Number(v)) => (Some(*v), None, None, None),
                     Some(ReadingValue::String(s)) => (None, Some(s.as_str()), None, None),
@@ -489,20 +549,27 @@ impl Store for SqliteStore {
                     None => (None, None, None, None),
                 };
                 insert.execute(params![
-                    r.device_id,
-                    r.name,
-                    r.unit,
-                    v,
-                    vs,
-                    vb,
-                    vd,
-                    r.sum,
-                    r.time,
-                    r.received
+                    dev, r.name, r.unit, v, vs, vb, vd, r.sum, r.time, r.received
                 ])?;
+                let id = tx.last_insert_rowid();
+                let slot = newest.entry((dev, r.name.as_str())).or_insert((id, r.time));
+                if r.time >= slot.1 {
+                    *slot = (id, r.time);
+                }
                 let at = seen_at.entry(&r.device_id).or_insert(r.received);
                 *at = at.max(r.received);
             }
+            let mut latest = tx.prepare_cached(
+                "INSERT INTO latest (dev, name, reading, t) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(dev, name) DO UPDATE SET reading = excluded.reading, t = excluded.t
+                 WHERE excluded.t >= latest.t",
+            )?;
+            for ((dev, name), (id, t)) in newest {
+                latest.execute(params![dev, name, id, t])?;
+            }
+            let mut seen = tx.prepare_cached(
+                "UPDATE devices SET last_seen = MAX(COALESCE(last_seen, 0), ?2) WHERE id = ?1",
+            )?;
             for (device, at) in seen_at {
                 seen.execute(params![device, at])?;
             }
@@ -511,12 +578,37 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn start_maintenance(&self) -> Result<(), StoreError> {
+        // Checkpoints move the write-ahead log into the database file. Done here, in
+        // their own thread and connection, they stay out of the commit path.
+        lock(&self.writer).pragma_update(None, "wal_autocheckpoint", 0)?;
+        let conn = open(&self.path, self.sync)?;
+        let stop = self.stop_checkpoints.clone();
+        std::thread::Builder::new()
+            .name("steward-checkpoint".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(500));
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::warn!(error = %e, "WAL checkpoint");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Io {
+                path: self.path.clone(),
+                source: e,
+            })?;
+        Ok(())
+    }
+
     fn readings(&self, q: &ReadingQuery) -> Result<Vec<Reading>, StoreError> {
         let conn = self.reader();
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {READING_COLUMNS} FROM readings
-             WHERE device_id = ?1 AND (?2 IS NULL OR name = ?2) AND (?3 IS NULL OR t >= ?3) AND (?4 IS NULL OR t <= ?4)
-             ORDER BY t DESC, id DESC LIMIT ?5"
+            "SELECT {READING_COLUMNS} FROM readings r
+             WHERE r.dev = (SELECT key FROM device_keys WHERE device_id = ?1)
+               AND (?2 IS NULL OR r.name = ?2) AND (?3 IS NULL OR r.t >= ?3) AND (?4 IS NULL OR r.t <= ?4)
+             ORDER BY r.t DESC, r.id DESC LIMIT ?5"
         ))?;
         let rows = stmt.query_map(
             params![q.device_id, q.name, q.since, q.until, q.limit as i64],
@@ -527,12 +619,10 @@ impl Store for SqliteStore {
 
     fn latest(&self, device_id: &str) -> Result<Vec<Reading>, StoreError> {
         let conn = self.reader();
-        // For each name, the row with the greatest time (ties: the last written).
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {READING_COLUMNS} FROM readings r
-             WHERE device_id = ?1 AND id = (
-                SELECT id FROM readings WHERE device_id = ?1 AND name = r.name ORDER BY t DESC, id DESC LIMIT 1)
-             ORDER BY name"
+            "SELECT {READING_COLUMNS} FROM latest l JOIN readings r ON r.id = l.reading
+             WHERE l.dev = (SELECT key FROM device_keys WHERE device_id = ?1)
+             ORDER BY l.name"
         ))?;
         let rows = stmt.query_map([device_id], Self::reading_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
