@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -154,23 +155,39 @@ fn same_digest(a: &str, b: &str) -> bool {
             == 0
 }
 
-fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    match bearer(headers) {
-        Some(token) if same_digest(&secret_hash(token), &state.admin_hash) => Ok(()),
-        Some(_) => Err(ApiError::Unauthorized("the admin token is wrong".into())),
-        None => Err(ApiError::Unauthorized(
-            "send `Authorization: Bearer <admin token>` (the token is in the data directory, file admin-token)".into(),
-        )),
+/// Proof that the request carries the admin token: handlers of the operator API
+/// take it as an argument, so none can forget the check.
+struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Admin, ApiError> {
+        match bearer(&parts.headers) {
+            Some(token) if same_digest(&secret_hash(token), &state.admin_hash) => Ok(Admin),
+            Some(_) => Err(ApiError::Unauthorized("the admin token is wrong".into())),
+            None => Err(ApiError::Unauthorized(
+                "send `Authorization: Bearer <admin token>` (the token is in the data directory, file admin-token)".into(),
+            )),
+        }
     }
 }
 
-/// Run a blocking store call off the async workers.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?
+impl AppState {
+    /// Run a registry or store call on the blocking pool (SQLite does file I/O).
+    async fn registry<T, E>(
+        &self,
+        f: impl FnOnce(&Registry) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        E: Into<ApiError> + Send + 'static,
+    {
+        let registry = self.registry.clone();
+        tokio::task::spawn_blocking(move || f(&registry).map_err(Into::into))
+            .await
+            .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -187,8 +204,7 @@ pub struct ErrorBody {
 
 #[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health)))]
 async fn healthz(State(s): State<AppState>) -> Result<Json<Health>, ApiError> {
-    let registry = s.registry.clone();
-    let stored = blocking(move || Ok(registry.store().count_readings()?)).await?;
+    let stored = s.registry(|r| r.store().count_readings()).await?;
     Ok(Json(Health {
         status: "ok",
         readings_stored: stored,
@@ -231,22 +247,22 @@ async fn ingest_telemetry(
             ApiError::Unauthorized("send `Authorization: Bearer <device token>`".into())
         })?
         .to_string();
-    let registry = s.registry.clone();
     let device_id = id.clone();
-    let device = blocking(move || {
-        // The token must belong to the device named in the path.
-        match registry.authenticate_token(&device_id, &token) {
-            Ok(Some(d)) => Ok(d),
-            Ok(None) => Err(ApiError::Unauthorized(
-                "the token is not valid for this device".into(),
-            )),
-            Err(crate::registry::RegistryError::Revoked(_)) => {
-                Err(ApiError::Forbidden("the device is revoked".into()))
+    let device = s
+        .registry(move |registry| {
+            // The token must belong to the device named in the path.
+            match registry.authenticate_token(&device_id, &token) {
+                Ok(Some(d)) => Ok(d),
+                Ok(None) => Err(ApiError::Unauthorized(
+                    "the token is not valid for this device".into(),
+                )),
+                Err(crate::registry::RegistryError::Revoked(_)) => {
+                    Err(ApiError::Forbidden("the device is revoked".into()))
+                }
+                Err(e) => Err(e.into()),
             }
-            Err(e) => Err(e.into()),
-        }
-    })
-    .await?;
+        })
+        .await?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -262,26 +278,19 @@ async fn ingest_telemetry(
 
 #[utoipa::path(get, path = "/api/v1/devices", tag = "devices", security(("admin_token" = [])),
     responses((status = 200, body = [Device])))]
-async fn list_devices(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Vec<Device>>, ApiError> {
-    require_admin(&s, &headers)?;
-    let r = s.registry.clone();
-    Ok(Json(blocking(move || Ok(r.list()?)).await?))
+async fn list_devices(State(s): State<AppState>, _: Admin) -> Result<Json<Vec<Device>>, ApiError> {
+    Ok(Json(s.registry(move |r| r.list()).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/devices", tag = "devices", security(("admin_token" = [])),
     request_body = NewDevice, responses((status = 201, body = Device), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn create_device(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    _: Admin,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Device>), ApiError> {
-    require_admin(&s, &headers)?;
     let new: NewDevice = parse_json(&body)?;
-    let r = s.registry.clone();
-    let d = blocking(move || Ok(r.create_device(new)?)).await?;
+    let d = s.registry(move |r| r.create_device(new)).await?;
     Ok((StatusCode::CREATED, Json(d)))
 }
 
@@ -296,11 +305,9 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
 async fn get_device(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    _: Admin,
 ) -> Result<Json<Device>, ApiError> {
-    require_admin(&s, &headers)?;
-    let r = s.registry.clone();
-    Ok(Json(blocking(move || Ok(r.get(&id)?)).await?))
+    Ok(Json(s.registry(move |r| r.get(&id)).await?))
 }
 
 #[utoipa::path(patch, path = "/api/v1/devices/{id}", tag = "devices", security(("admin_token" = [])),
@@ -309,13 +316,11 @@ async fn get_device(
 async fn update_device(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    _: Admin,
     body: Bytes,
 ) -> Result<Json<Device>, ApiError> {
-    require_admin(&s, &headers)?;
     let patch: DevicePatch = parse_json(&body)?;
-    let r = s.registry.clone();
-    Ok(Json(blocking(move || Ok(r.update(&id, patch)?)).await?))
+    Ok(Json(s.registry(move |r| r.update(&id, patch)).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/devices/{id}", tag = "devices", security(("admin_token" = [])),
@@ -324,11 +329,9 @@ async fn update_device(
 async fn delete_device(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    _: Admin,
 ) -> Result<Json<Device>, ApiError> {
-    require_admin(&s, &headers)?;
-    let r = s.registry.clone();
-    let d = blocking(move || Ok(r.delete(&id)?)).await?;
+    let d = s.registry(move |r| r.delete(&id)).await?;
     if let Some(b) = &s.broker {
         b.kick(&d.id, "device deleted", true);
     }
@@ -341,11 +344,9 @@ async fn delete_device(
 async fn revoke_device(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    _: Admin,
 ) -> Result<Json<Device>, ApiError> {
-    require_admin(&s, &headers)?;
-    let r = s.registry.clone();
-    let d = blocking(move || Ok(r.revoke(&id)?)).await?;
+    let d = s.registry(move |r| r.revoke(&id)).await?;
     if let Some(b) = &s.broker {
         b.kick(&d.id, "device revoked", true);
     }
@@ -365,11 +366,9 @@ pub struct TokenIssued {
 async fn issue_token(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    _: Admin,
 ) -> Result<(StatusCode, Json<TokenIssued>), ApiError> {
-    require_admin(&s, &headers)?;
-    let r = s.registry.clone();
-    let (d, token) = blocking(move || Ok(r.issue_token(&id)?)).await?;
+    let (d, token) = s.registry(move |r| r.issue_token(&id)).await?;
     Ok((
         StatusCode::CREATED,
         Json(TokenIssued {
@@ -408,25 +407,24 @@ pub struct CertificateIssued {
 async fn issue_certificate(
     State(s): State<AppState>,
     Path(_id): Path<String>,
-    headers: HeaderMap,
+    _: Admin,
     body: Bytes,
 ) -> Result<(StatusCode, Json<CertificateIssued>), ApiError> {
-    require_admin(&s, &headers)?;
     let req: CertificateRequest = parse_json(&body)?;
-    let r = s.registry.clone();
-    let issued = blocking(move || {
-        Ok(r.add_device_with_certificate(
-            NewDevice {
-                name: req.name,
-                model: req.model,
-                zone: req.zone,
-                tags: req.tags,
-                firmware_version: None,
-            },
-            req.csr.as_deref(),
-        )?)
-    })
-    .await?;
+    let issued = s
+        .registry(move |r| {
+            r.add_device_with_certificate(
+                NewDevice {
+                    name: req.name,
+                    model: req.model,
+                    zone: req.zone,
+                    tags: req.tags,
+                    firmware_version: None,
+                },
+                req.csr.as_deref(),
+            )
+        })
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(CertificateIssued {
@@ -440,13 +438,8 @@ async fn issue_certificate(
 
 #[utoipa::path(get, path = "/api/v1/models", tag = "models", security(("admin_token" = [])),
     responses((status = 200, body = [Model])))]
-async fn list_models(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Vec<Model>>, ApiError> {
-    require_admin(&s, &headers)?;
-    let r = s.registry.clone();
-    Ok(Json(blocking(move || Ok(r.store().models()?)).await?))
+async fn list_models(State(s): State<AppState>, _: Admin) -> Result<Json<Vec<Model>>, ApiError> {
+    Ok(Json(s.registry(move |r| r.store().models()).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -462,23 +455,22 @@ pub struct NewModel {
     request_body = NewModel, responses((status = 201, body = Model), (status = 400, body = ErrorBody)))]
 async fn create_model(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    _: Admin,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Model>), ApiError> {
-    require_admin(&s, &headers)?;
     let m: NewModel = parse_json(&body)?;
-    let r = s.registry.clone();
-    let model = blocking(move || {
-        Ok(r.create_model(Model {
-            id: uuid::Uuid::new_v4().to_string(),
-            manufacturer: m.manufacturer,
-            name: m.name,
-            mud_url: m.mud_url,
-            decoder: m.decoder.unwrap_or_else(|| "senml".into()),
-            created: crate::clock::Clock::now(&crate::clock::SystemClock),
-        })?)
-    })
-    .await?;
+    let model = s
+        .registry(move |r| {
+            r.create_model(Model {
+                id: uuid::Uuid::new_v4().to_string(),
+                manufacturer: m.manufacturer,
+                name: m.name,
+                mud_url: m.mud_url,
+                decoder: m.decoder.unwrap_or_else(|| "senml".into()),
+                created: crate::clock::Clock::now(&crate::clock::SystemClock),
+            })
+        })
+        .await?;
     Ok((StatusCode::CREATED, Json(model)))
 }
 
@@ -488,11 +480,9 @@ async fn create_model(
 async fn get_model(
     State(s): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    _: Admin,
 ) -> Result<Json<Model>, ApiError> {
-    require_admin(&s, &headers)?;
-    let r = s.registry.clone();
-    Ok(Json(blocking(move || Ok(r.model(&name)?)).await?))
+    Ok(Json(s.registry(move |r| r.model(&name)).await?))
 }
 
 #[utoipa::path(patch, path = "/api/v1/models/{name}", tag = "models", security(("admin_token" = [])),
@@ -501,14 +491,12 @@ async fn get_model(
 async fn update_model(
     State(s): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    _: Admin,
     body: Bytes,
 ) -> Result<Json<Model>, ApiError> {
-    require_admin(&s, &headers)?;
     let patch: ModelPatch = parse_json(&body)?;
-    let r = s.registry.clone();
     Ok(Json(
-        blocking(move || Ok(r.update_model(&name, patch)?)).await?,
+        s.registry(move |r| r.update_model(&name, patch)).await?,
     ))
 }
 
@@ -518,11 +506,9 @@ async fn update_model(
 async fn delete_model(
     State(s): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    _: Admin,
 ) -> Result<Json<Model>, ApiError> {
-    require_admin(&s, &headers)?;
-    let r = s.registry.clone();
-    Ok(Json(blocking(move || Ok(r.delete_model(&name)?)).await?))
+    Ok(Json(s.registry(move |r| r.delete_model(&name)).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -545,20 +531,18 @@ async fn readings(
     State(s): State<AppState>,
     Path(id): Path<String>,
     Query(p): Query<ReadingParams>,
-    headers: HeaderMap,
+    _: Admin,
 ) -> Result<Json<Vec<Reading>>, ApiError> {
-    require_admin(&s, &headers)?;
     let limit = p.limit.unwrap_or(100);
     if limit == 0 || limit > 10_000 {
         return Err(ApiError::BadRequest(
             "limit must be between 1 and 10000".into(),
         ));
     }
-    let r = s.registry.clone();
     Ok(Json(
-        blocking(move || {
+        s.registry(move |r| {
             let d = r.get(&id)?;
-            Ok(r.store().readings(&ReadingQuery {
+            Ok::<_, ApiError>(r.store().readings(&ReadingQuery {
                 device_id: d.id,
                 name: p.name,
                 since: p.since,
@@ -576,14 +560,12 @@ async fn readings(
 async fn latest(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    _: Admin,
 ) -> Result<Json<Vec<Reading>>, ApiError> {
-    require_admin(&s, &headers)?;
-    let r = s.registry.clone();
     Ok(Json(
-        blocking(move || {
+        s.registry(move |r| {
             let d = r.get(&id)?;
-            Ok(r.store().latest(&d.id)?)
+            Ok::<_, ApiError>(r.store().latest(&d.id)?)
         })
         .await?,
     ))
@@ -602,9 +584,8 @@ pub struct StreamParams {
 async fn stream(
     State(s): State<AppState>,
     Query(p): Query<StreamParams>,
-    headers: HeaderMap,
+    _: Admin,
 ) -> Result<impl IntoResponse, ApiError> {
-    require_admin(&s, &headers)?;
     let rx = s.ingest.committer().subscribe();
     let events = futures::stream::unfold(
         (rx, std::collections::VecDeque::<Event>::new(), p.device),
@@ -657,10 +638,9 @@ async fn send_command(
     State(s): State<AppState>,
     Path((id, name)): Path<(String, String)>,
     Query(p): Query<CommandParams>,
-    headers: HeaderMap,
+    _: Admin,
     body: Bytes,
 ) -> Result<(StatusCode, Json<CommandSent>), ApiError> {
-    require_admin(&s, &headers)?;
     if name.is_empty() || name.len() > 128 || name.contains(['+', '#', '\0']) {
         return Err(ApiError::BadRequest(format!(
             "invalid command name `{name}`"
@@ -670,8 +650,7 @@ async fn send_command(
     if qos > 1 {
         return Err(ApiError::BadRequest("qos must be 0 or 1".into()));
     }
-    let r = s.registry.clone();
-    let d = blocking(move || Ok(r.get(&id)?)).await?;
+    let d = s.registry(move |r| r.get(&id)).await?;
     let broker = s
         .broker
         .as_ref()
