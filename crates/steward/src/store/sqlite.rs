@@ -91,6 +91,55 @@ CREATE TABLE IF NOT EXISTS latest (
 
 const READERS: usize = 4;
 
+/// The layout this code writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 1;
+
+/// Bring a store of any earlier layout to [`SCHEMA_VERSION`], in one transaction:
+/// either all of it happens or none.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Corrupt {
+            table: "store",
+            reason: format!(
+                "the store has layout {version}, newer than this Steward knows ({SCHEMA_VERSION}); upgrade Steward"
+            ),
+        });
+    }
+    let tx = conn.transaction()?;
+    // Layout 0 kept readings with the device's text id and a (device, name, time)
+    // index; move them to the keyed layout.
+    let old_readings: bool = tx.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('readings') WHERE name = 'device_id'",
+        [],
+        |r| r.get(0),
+    )?;
+    if old_readings {
+        tx.execute_batch(
+            "DROP INDEX IF EXISTS readings_device_name_time;
+             ALTER TABLE readings RENAME TO readings_v0;",
+        )?;
+    }
+    tx.execute_batch(SCHEMA)?;
+    if old_readings {
+        tx.execute_batch(
+            "INSERT OR IGNORE INTO device_keys (device_id) SELECT DISTINCT device_id FROM readings_v0;
+             INSERT INTO readings (dev, name, unit, v, vs, vb, vd, s, t, received)
+                 SELECT k.key, r.name, r.unit, r.v, r.vs, r.vb, r.vd, r.s, r.t, r.received
+                 FROM readings_v0 r JOIN device_keys k ON k.device_id = r.device_id ORDER BY r.id;
+             INSERT INTO latest (dev, name, reading, t)
+                 SELECT dev, name, MAX(id), t FROM (
+                     SELECT dev, name, id, t, MAX(t) OVER (PARTITION BY dev, name) AS newest
+                     FROM readings)
+                 WHERE t = newest GROUP BY dev, name;
+             DROP TABLE readings_v0;",
+        )?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
+
 pub struct SqliteStore {
     writer: Mutex<Connection>,
     /// Device id → integer key, as the writer has seen them.
@@ -133,8 +182,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl SqliteStore {
     /// Open (creating if needed) the store file.
     pub fn open(path: &Path, sync: Synchronous) -> Result<SqliteStore, StoreError> {
-        let writer = open(path, sync)?;
-        writer.execute_batch(SCHEMA)?;
+        let mut writer = open(path, sync)?;
+        migrate(&mut writer)?;
         // The pages a commit touches (index leaves of active devices, `latest`) stay
         // in memory instead of being read back for every batch: 64 MiB.
         writer.pragma_update(None, "cache_size", -65536)?;

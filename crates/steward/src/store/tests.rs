@@ -150,3 +150,30 @@ async fn group_commit_batches_and_answers_everyone() {
         .unwrap_err();
     assert!(matches!(err, CommitError::Closed));
 }
+
+#[test]
+fn a_layout_0_store_is_migrated_without_losing_readings() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE readings (id INTEGER PRIMARY KEY, device_id TEXT NOT NULL, name TEXT NOT NULL,
+                unit TEXT, v REAL, vs TEXT, vb INTEGER, vd BLOB, s REAL, t REAL NOT NULL, received REAL NOT NULL);
+             CREATE INDEX readings_device_name_time ON readings(device_id, name, t);
+             INSERT INTO readings (device_id, name, unit, v, t, received) VALUES
+                ('a', 'p', 'W', 1, 10, 10), ('a', 'p', 'W', 2, 20, 20), ('b', 'q', NULL, 3, 5, 5);",
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path, Synchronous::Normal).unwrap();
+    assert_eq!(s.count_readings().unwrap(), 3);
+    let latest = s.latest("a").unwrap();
+    assert_eq!(latest.len(), 1);
+    assert_eq!(latest[0].value, Some(ReadingValue::Number(2.0)));
+    assert_eq!(s.latest("b").unwrap()[0].name, "q");
+    drop(s);
+    // Opening again is a no-op.
+    let s = SqliteStore::open(&path, Synchronous::Normal).unwrap();
+    assert_eq!(s.count_readings().unwrap(), 3);
+}
