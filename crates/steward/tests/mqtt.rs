@@ -587,3 +587,99 @@ fn persistent_session_keeps_commands_while_offline() {
     let got = String::from_utf8_lossy(&out.stdout);
     assert!(got.contains("commands/reboot now"), "{}", text(&out));
 }
+
+#[test]
+fn maker_ca_devices_are_enrolled_by_certificate() {
+    require("mosquitto_pub");
+    let tmp = tempfile::tempdir().unwrap();
+    // A maker's CA and two devices it provisioned.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Acme devices CA");
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let dir = tmp.path().join("maker");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("maker-ca.pem"), ca_cert.pem()).unwrap();
+    for name in ["acme-1", "acme-2"] {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(rcgen::DnType::CommonName, name);
+        p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = p.signed_by(&key, &issuer).unwrap();
+        std::fs::write(dir.join(format!("{name}.crt")), cert.pem()).unwrap();
+        std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
+    }
+    let config = format!(
+        "[mqtt]\nmaker_cas = [\"{}\"]\n",
+        dir.join("maker-ca.pem").display()
+    );
+    let gw = Gateway::start(&tmp.path().join("data"), Some(&config));
+    let out = gw.cli(&[
+        "device",
+        "enroll",
+        "acme-1",
+        "--model",
+        "acme-lamp",
+        "--cert",
+        dir.join("acme-1.crt").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let creds = |name: &str, id: &str| DeviceCreds {
+        id: id.to_string(),
+        name: name.into(),
+        cert: dir.join(format!("{name}.crt")),
+        key: dir.join(format!("{name}.key")),
+        ca: gw.data.join("ca.crt"),
+    };
+    let enrolled = creds("acme-1", &id);
+    let out = mosquitto_pub(&pub_args(
+        &gw,
+        &enrolled,
+        "mqttv5",
+        &topic(&id),
+        r#"[{"n":"x","v":1}]"#,
+    ));
+    assert!(text(&out).contains("received PUBACK"), "{}", text(&out));
+    assert_eq!(
+        gw.admin_get(&format!("/api/v1/devices/{id}"))["strength"],
+        "certificate"
+    );
+    // Same maker CA, but never enrolled: refused.
+    let stranger = creds("acme-2", &id);
+    let out = mosquitto_pub(&pub_args(
+        &gw,
+        &stranger,
+        "mqttv5",
+        &topic(&id),
+        r#"[{"n":"x","v":2}]"#,
+    ));
+    assert!(!out.status.success(), "{}", text(&out));
+    assert_eq!(gw.readings(&id).len(), 1);
+    // A CA certificate is no device identity; a certificate is enrolled once.
+    let out = gw.cli(&[
+        "device",
+        "enroll",
+        "ca-dev",
+        "--model",
+        "acme-lamp",
+        "--cert",
+        dir.join("maker-ca.pem").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let out = gw.cli(&[
+        "device",
+        "enroll",
+        "again",
+        "--model",
+        "acme-lamp",
+        "--cert",
+        dir.join("acme-1.crt").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("belongs to a device"), "{}", text(&out));
+}

@@ -126,6 +126,21 @@ enum DeviceCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Register a device whose certificate a maker CA issued (see `[mqtt] maker_cas`).
+    Enroll {
+        name: String,
+        #[arg(long)]
+        model: String,
+        /// The device's certificate (PEM)
+        #[arg(long)]
+        cert: PathBuf,
+        #[arg(long)]
+        zone: Option<String>,
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Issue an access token (for devices without client certificates).
     Token {
         device: String,
@@ -384,6 +399,30 @@ fn device(command: DeviceCommand) -> anyhow::Result<()> {
                 out.display()
             );
             println!("{}", issued.device.id);
+            Ok(())
+        }
+        DeviceCommand::Enroll {
+            name,
+            model,
+            cert,
+            zone,
+            tags,
+            common,
+        } => {
+            let pem = std::fs::read_to_string(&cert)
+                .with_context(|| format!("reading certificate {}", cert.display()))?;
+            let d = open(&common)?.registry.enroll_certificate(
+                NewDevice {
+                    name,
+                    model,
+                    zone,
+                    tags,
+                    firmware_version: None,
+                },
+                &pem,
+            )?;
+            eprintln!("device {} enrolled with its certificate", d.name);
+            println!("{}", d.id);
             Ok(())
         }
         DeviceCommand::Token { device, common } => {

@@ -283,6 +283,53 @@ impl Registry {
         })
     }
 
+    /// Create a device whose client certificate was issued elsewhere (by a maker CA
+    /// listed in `[mqtt] maker_cas`): the certificate becomes its identity. The TLS
+    /// layer still refuses it unless it chains to a trusted CA.
+    pub fn enroll_certificate(
+        &self,
+        new: NewDevice,
+        cert_pem: &str,
+    ) -> Result<Device, RegistryError> {
+        let invalid = |reason: String| RegistryError::Invalid {
+            field: "certificate",
+            reason,
+        };
+        use rustls_pki_types::pem::PemObject;
+        let der = rustls_pki_types::CertificateDer::from_pem_slice(cert_pem.as_bytes())
+            .map_err(|e| invalid(format!("no PEM certificate ({e})")))?;
+        let (_, cert) = x509_parser::parse_x509_certificate(&der)
+            .map_err(|e| invalid(format!("not an X.509 certificate ({e})")))?;
+        if cert.is_ca() {
+            return Err(invalid(
+                "a CA certificate cannot be a device identity".into(),
+            ));
+        }
+        let subject = cert.subject().to_string();
+        let fingerprint = crate::pki::fingerprint(&der);
+        if self
+            .store
+            .identity_owner(IdentityKind::CertSha256, &fingerprint)?
+            .is_some()
+        {
+            return Err(invalid(
+                "this certificate belongs to a device already".into(),
+            ));
+        }
+        let device = self.create_device(new)?;
+        self.store.add_identity(
+            &device.id,
+            &Identity {
+                kind: IdentityKind::CertSha256,
+                value: fingerprint,
+                strength: Strength::Certificate,
+                created: self.clock.now(),
+                label: Some(subject),
+            },
+        )?;
+        self.get(&device.id)
+    }
+
     /// Issue an access token for a device; returns the token (shown once).
     pub fn issue_token(&self, device: &str) -> Result<(Device, String), RegistryError> {
         let d = self.get(device)?;
