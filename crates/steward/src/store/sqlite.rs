@@ -293,6 +293,17 @@ impl SqliteStore {
         })
     }
 
+    fn model_row(r: &Row<'_>) -> rusqlite::Result<Model> {
+        Ok(Model {
+            id: r.get(0)?,
+            manufacturer: r.get(1)?,
+            name: r.get(2)?,
+            mud_url: r.get(3)?,
+            decoder: r.get(4)?,
+            created: r.get(5)?,
+        })
+    }
+
     fn reading_row(r: &Row<'_>) -> rusqlite::Result<Reading> {
         let value = if let Some(v) = r.get::<_, Option<f64>>(3)? {
             Some(ReadingValue::Number(v))
@@ -317,6 +328,7 @@ impl SqliteStore {
     }
 }
 
+const MODEL_COLUMNS: &str = "id, manufacturer, name, mud_url, decoder, created";
 const DEVICE_COLUMNS: &str =
     "id, name, model, zone, status, created, last_seen, firmware_version, tags";
 /// Columns of a reading as [`SqliteStore::reading_row`] reads them; `?1` is the device id.
@@ -341,37 +353,18 @@ impl Store for SqliteStore {
         let conn = self.reader();
         Ok(conn
             .query_row(
-                "SELECT id, manufacturer, name, mud_url, decoder, created FROM models WHERE name = ?1",
+                &format!("SELECT {MODEL_COLUMNS} FROM models WHERE name = ?1"),
                 [name],
-                |r| {
-                    Ok(Model {
-                        id: r.get(0)?,
-                        manufacturer: r.get(1)?,
-                        name: r.get(2)?,
-                        mud_url: r.get(3)?,
-                        decoder: r.get(4)?,
-                        created: r.get(5)?,
-                    })
-                },
+                Self::model_row,
             )
             .optional()?)
     }
 
     fn models(&self) -> Result<Vec<Model>, StoreError> {
         let conn = self.reader();
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, manufacturer, name, mud_url, decoder, created FROM models ORDER BY name",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(Model {
-                id: r.get(0)?,
-                manufacturer: r.get(1)?,
-                name: r.get(2)?,
-                mud_url: r.get(3)?,
-                decoder: r.get(4)?,
-                created: r.get(5)?,
-            })
-        })?;
+        let mut stmt =
+            conn.prepare_cached(&format!("SELECT {MODEL_COLUMNS} FROM models ORDER BY name"))?;
+        let rows = stmt.query_map([], Self::model_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
