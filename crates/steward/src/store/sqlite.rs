@@ -91,6 +91,24 @@ CREATE TABLE IF NOT EXISTS latest (
 
 const READERS: usize = 4;
 
+/// WAL frames (pages) beyond which the checkpointer resets the log, briefly
+/// holding writers back: about 64 MiB with 4 KiB pages.
+const WAL_RESET_FRAMES: i64 = 16_384;
+
+/// Copy the WAL into the database without blocking anyone; when the log has grown
+/// past [`WAL_RESET_FRAMES`] (a busy writer never leaves a gap for it to restart),
+/// finish the copy and truncate it, which makes commits wait for that moment.
+fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
+    let (_busy, frames, _done): (i64, i64, i64) =
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    if frames > WAL_RESET_FRAMES {
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    }
+    Ok(())
+}
+
 /// The layout this code writes (`PRAGMA user_version`).
 const SCHEMA_VERSION: i64 = 1;
 
@@ -630,9 +648,8 @@ impl Store for SqliteStore {
             .name("steward-checkpoint".into())
             .spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(500));
-                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                    {
+                    std::thread::sleep(Duration::from_millis(250));
+                    if let Err(e) = checkpoint(&conn) {
                         tracing::warn!(error = %e, "WAL checkpoint");
                     }
                 }
