@@ -1,5 +1,6 @@
 //! The `lwm2m` decoder: SenML packs whose names are LwM2M paths
-//! (`/object/instance/resource[/resource-instance]`, OMA LwM2M 1.1 §7.4.5), from
+//! (`/object/instance/resource[/resource-instance]`, as in the SenML JSON and CBOR
+//! content formats of OMA LightweightM2M 1.1 Core), from
 //! the name, a base name (`bn: "/3303/0/"`, `n: "5700"`) or both, renamed with the
 //! OMA LwM2M / IPSO registry ([`lookup`], table in `lwm2m_table.rs`).
 //!

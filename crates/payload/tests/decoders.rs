@@ -641,3 +641,29 @@ fn lwm2m_table_covers_every_vector_object() {
         senml::check_name(&format!("{obj}/0/x")).unwrap();
     }
 }
+
+#[test]
+fn lwm2m_table_is_what_the_generator_makes() {
+    // The table is checked in with its generator; this catches hand edits and a
+    // generator changed without regenerating. Skipped where python3 is missing.
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = std::env::temp_dir().join(format!("lwm2m_table_{}.rs", std::process::id()));
+    let status = std::process::Command::new("python3")
+        .arg(format!("{root}/tools/gen_lwm2m.py"))
+        .arg(format!("{root}/../../../shared/vectors/lwm2m"))
+        .arg(&out)
+        .stderr(std::process::Stdio::null())
+        .status();
+    let Ok(status) = status else {
+        eprintln!("python3 not found: generator check skipped");
+        return;
+    };
+    assert!(status.success(), "tools/gen_lwm2m.py failed");
+    let fresh = std::fs::read_to_string(&out).unwrap();
+    let _ = std::fs::remove_file(&out);
+    let checked_in = std::fs::read_to_string(format!("{root}/src/lwm2m_table.rs")).unwrap();
+    assert!(
+        fresh == checked_in,
+        "src/lwm2m_table.rs is stale: run tools/gen_lwm2m.py"
+    );
+}

@@ -27,9 +27,15 @@ fn mapping() -> &'static payload::Decoder {
 }
 
 fuzz_target!(|data: &[u8]| {
-    check(mapping().decode_with(data, payload::Media::Json, 1.7e9, LIMITS), LIMITS);
+    check(
+        mapping().decode_with(data, payload::Media::Json, 1.7e9, LIMITS),
+        LIMITS,
+    );
     if let Ok(decoder) = serde_json::from_slice::<payload::Decoder>(data) {
         let _ = decoder.validate();
-        check(decoder.decode_with(DOCUMENT, payload::Media::Json, 1.7e9, LIMITS), LIMITS);
+        check(
+            decoder.decode_with(DOCUMENT, payload::Media::Json, 1.7e9, LIMITS),
+            LIMITS,
+        );
     }
 });
