@@ -126,7 +126,7 @@ fn registry_commands_and_first_run() {
     let models: serde_json::Value =
         serde_json::from_slice(&steward(&data, &["model", "list"]).stdout).unwrap();
     assert_eq!(models[0]["name"], "pump");
-    assert_eq!(models[0]["decoder"], "senml");
+    assert_eq!(models[0]["decoder"]["kind"], "senml");
 
     assert!(
         steward(&data, &["device", "revoke", "pump-1"])

@@ -113,7 +113,7 @@ fn device_ingest_over_http() {
             json.clone(),
             b"[]".to_vec(),
             400,
-            "no records",
+            "no readings",
         ),
         (
             "bad CBOR",
@@ -299,7 +299,7 @@ fn operator_api_crud_and_auth() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|m| m["name"] == "kiosk" && m["decoder"] == "senml")
+            .any(|m| m["name"] == "kiosk" && m["decoder"]["kind"] == "senml")
     );
 
     assert_eq!(

@@ -683,3 +683,123 @@ fn maker_ca_devices_are_enrolled_by_certificate() {
     assert!(!out.status.success());
     assert!(text(&out).contains("belongs to a device"), "{}", text(&out));
 }
+
+#[test]
+fn model_decoders_turn_vendor_payloads_into_readings() {
+    require("mosquitto_pub");
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(&tmp.path().join("data"), None);
+    // A LoRaWAN-style sensor speaking Cayenne LPP, declared once on its model.
+    let out = gw.cli(&[
+        "model",
+        "add",
+        "lpp-node",
+        "--manufacturer",
+        "Acme",
+        "--decoder",
+        "cayenne-lpp",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let d = gw.add_device("lpp-1", "lpp-node");
+    // Cayenne's documented example: channel 3 temperature 27.2 °C, channel 5 25.5 °C.
+    let bin = tmp.path().join("lpp.bin");
+    std::fs::write(&bin, [0x03, 0x67, 0x01, 0x10, 0x05, 0x67, 0x00, 0xFF]).unwrap();
+    let mut a = tls_args(&gw, &d);
+    a.extend(
+        [
+            "-V",
+            "mqttv311",
+            "-q",
+            "1",
+            "-t",
+            &topic(&d.id),
+            "-f",
+            bin.to_str().unwrap(),
+        ]
+        .map(String::from),
+    );
+    let out = mosquitto_pub(&a);
+    assert!(text(&out).contains("received PUBACK"), "{}", text(&out));
+    let readings = gw.readings(&d.id);
+    let t3 = readings
+        .iter()
+        .find(|r| r["n"] == "temperature_3")
+        .unwrap_or_else(|| panic!("{readings:?}"));
+    assert_eq!(t3["u"], "Cel");
+    assert!((t3["v"].as_f64().unwrap() - 27.2).abs() < 1e-9);
+    // A truncated LPP payload is refused with the byte offset; nothing is stored.
+    std::fs::write(&bin, [0x03, 0x67, 0x01]).unwrap();
+    let mut a = tls_args(&gw, &d);
+    a.extend(
+        [
+            "-V",
+            "mqttv5",
+            "-q",
+            "1",
+            "-t",
+            &topic(&d.id),
+            "-f",
+            bin.to_str().unwrap(),
+        ]
+        .map(String::from),
+    );
+    let out = mosquitto_pub(&a);
+    assert!(text(&out).contains("RC:153"), "{}", text(&out));
+    assert_eq!(gw.readings(&d.id).len(), 2);
+
+    // A vendor JSON document mapped by JSON pointers, over HTTP.
+    let decoder = r#"{"kind":"json-map","readings":[{"pointer":"/env/temp_c","name":"temperature","unit":"Cel"}]}"#;
+    let out = gw.cli(&[
+        "model",
+        "add",
+        "vendor-x",
+        "--manufacturer",
+        "X",
+        "--decoder",
+        decoder,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v = gw.add_device("vx-1", "vendor-x");
+    let token = gw.token(&v.id);
+    let (code, body) = gw.curl(
+        "POST",
+        &format!("/api/v1/devices/{}/telemetry", v.id),
+        &[
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"env":{"temp_c":19.5}}"#,
+        ],
+    );
+    assert_eq!(code, 201, "{body}");
+    let r = gw.readings(&v.id);
+    assert_eq!(r[0]["n"], "temperature");
+    assert_eq!(r[0]["v"], 19.5);
+    let (code, body) = gw.curl(
+        "POST",
+        &format!("/api/v1/devices/{}/telemetry", v.id),
+        &[
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"env":{"temp_c":"warm"}}"#,
+        ],
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("/env/temp_c"), "{body}");
+    // A broken declaration is refused when the model is made, not at the first message.
+    let out = gw.cli(&[
+        "model",
+        "add",
+        "broken",
+        "--manufacturer",
+        "X",
+        "--decoder",
+        "teleport",
+    ]);
+    assert!(!out.status.success());
+}

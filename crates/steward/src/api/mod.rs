@@ -31,7 +31,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 pub use error::ApiError;
 
 use crate::ingest::mqtt::{Broker, Delivery};
-use crate::ingest::{Format, Ingest};
+use crate::ingest::{Ingest, Media};
 use crate::metrics::Metrics;
 use crate::registry::{
     Device, DevicePatch, Model, ModelPatch, NewDevice, Reading, Registry, secret_hash,
@@ -267,12 +267,20 @@ async fn ingest_telemetry(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let format = Format::from_media_type(content_type).ok_or_else(|| {
+    let media = Media::from_mime(content_type).ok_or_else(|| {
         ApiError::UnsupportedMediaType(format!(
-            "content type `{content_type}`: send application/senml+json or application/senml+cbor"
+            "content type `{content_type}`: send application/senml+json, application/senml+cbor, \
+             or what the device's model decodes (application/json, application/octet-stream)"
         ))
     })?;
-    let stored = s.ingest.ingest(&device.id, format, &body, "http").await?;
+    let model = device.model.clone();
+    let decoder = s
+        .registry(move |r| r.model(&model).map(|m| m.decoder))
+        .await?;
+    let stored = s
+        .ingest
+        .ingest(&device.id, &decoder, media, &body, "http")
+        .await?;
     Ok((StatusCode::CREATED, Json(Ingested { stored })))
 }
 
@@ -448,7 +456,9 @@ pub struct NewModel {
     manufacturer: String,
     name: String,
     mud_url: Option<String>,
-    decoder: Option<String>,
+    /// Default `{"kind": "senml"}`.
+    #[schema(value_type = Option<Object>)]
+    decoder: Option<payload::Decoder>,
 }
 
 #[utoipa::path(post, path = "/api/v1/models", tag = "models", security(("admin_token" = [])),
@@ -466,7 +476,7 @@ async fn create_model(
                 manufacturer: m.manufacturer,
                 name: m.name,
                 mud_url: m.mud_url,
-                decoder: m.decoder.unwrap_or_else(|| "senml".into()),
+                decoder: m.decoder.unwrap_or_default(),
                 created: crate::clock::Clock::now(&crate::clock::SystemClock),
             })
         })

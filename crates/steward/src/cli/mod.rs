@@ -202,8 +202,9 @@ enum ModelCommand {
         manufacturer: Option<String>,
         #[arg(long)]
         mud_url: Option<String>,
-        #[arg(long)]
-        decoder: Option<String>,
+        /// Payload decoder (as for `model add`)
+        #[arg(long, value_parser = parse_decoder)]
+        decoder: Option<payload::Decoder>,
         #[command(flatten)]
         common: Common,
     },
@@ -219,8 +220,10 @@ enum ModelCommand {
         manufacturer: String,
         #[arg(long)]
         mud_url: Option<String>,
-        #[arg(long, default_value = "senml")]
-        decoder: String,
+        /// Payload decoder: senml, lwm2m, cayenne-lpp, or a JSON declaration such as
+        /// '{"kind":"json-map","readings":[...]}'
+        #[arg(long, default_value = "senml", value_parser = parse_decoder)]
+        decoder: payload::Decoder,
         #[command(flatten)]
         common: Common,
     },
@@ -230,6 +233,19 @@ enum ModelCommand {
 enum ConfigCommand {
     /// Print a commented configuration file with every setting at its default.
     Template,
+}
+
+/// A decoder from the command line: a bare kind or a JSON declaration.
+fn parse_decoder(text: &str) -> Result<payload::Decoder, String> {
+    let json = if text.trim_start().starts_with('{') {
+        text.to_string()
+    } else {
+        serde_json::json!({ "kind": text }).to_string()
+    };
+    let d: payload::Decoder =
+        serde_json::from_str(&json).map_err(|e| format!("not a decoder declaration: {e}"))?;
+    d.validate().map_err(|e| e.to_string())?;
+    Ok(d)
 }
 
 fn open(common: &Common) -> anyhow::Result<server::DataDir> {

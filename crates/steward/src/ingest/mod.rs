@@ -1,5 +1,6 @@
 //! Telemetry ingest: every transport (MQTT here, HTTP in `api`, CoAP later) hands a
-//! device's payload to [`Ingest`], which decodes it into readings and commits them
+//! device's payload to [`Ingest`], which decodes it with the decoder the device's
+//! model declares (the `payload` crate) into readings and commits them
 //! durably; the transport acknowledges only when [`Ingest::ingest`] returns Ok.
 //!
 //! - `mqtt/`: the MQTT broker (TLS, sessions, topic access control).
@@ -15,34 +16,15 @@ use crate::metrics::Metrics;
 use crate::registry::{Reading, ReadingValue};
 use crate::store::commit::{CommitError, Committer};
 
-/// Payload encodings a device may send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    SenmlJson,
-    SenmlCbor,
-}
-
-impl Format {
-    /// From a media type (HTTP Content-Type, MQTT 5 content type).
-    pub fn from_media_type(media: &str) -> Option<Format> {
-        let base = media.split(';').next().unwrap_or("").trim();
-        match base.to_ascii_lowercase().as_str() {
-            "application/senml+json" | "application/json" => Some(Format::SenmlJson),
-            "application/senml+cbor" | "application/cbor" => Some(Format::SenmlCbor),
-            _ => None,
-        }
-    }
-}
+pub use payload::{Decoder, Media};
 
 /// Why a payload was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    #[error("invalid SenML: {0}")]
-    Decode(#[from] senml::Error),
-    #[error("the pack holds no records")]
+    #[error("invalid payload: {0}")]
+    Decode(#[from] payload::DecodeError),
+    #[error("the payload holds no readings")]
     Empty,
-    #[error("the pack holds {count} records; at most {max} are accepted in one message")]
-    TooMany { count: usize, max: usize },
     #[error("not stored: {0}")]
     Commit(#[from] CommitError),
 }
@@ -52,7 +34,6 @@ impl IngestError {
     pub fn kind(&self) -> &'static str {
         match self {
             IngestError::Decode(_) | IngestError::Empty => "decode",
-            IngestError::TooMany { .. } => "too_many_records",
             IngestError::Commit(_) => "commit",
         }
     }
@@ -67,7 +48,7 @@ pub struct Ingest {
     committer: Committer,
     clock: SharedClock,
     metrics: Arc<Metrics>,
-    max_records: usize,
+    limits: payload::Limits,
 }
 
 impl Ingest {
@@ -76,7 +57,10 @@ impl Ingest {
             committer,
             clock,
             metrics,
-            max_records: 10_000,
+            limits: payload::Limits {
+                max_payload: 16 * 1024 * 1024,
+                max_readings: 10_000,
+            },
         }
     }
 
@@ -84,28 +68,20 @@ impl Ingest {
         &self.committer
     }
 
-    /// Decode a payload into readings; nothing is stored if any record is bad.
+    /// Decode a payload with the device's model's decoder; nothing is stored if
+    /// any part is bad.
     pub fn decode(
         &self,
         device_id: &str,
-        format: Format,
+        decoder: &Decoder,
+        media: Media,
         payload: &[u8],
     ) -> Result<Vec<Reading>, IngestError> {
-        let pack = match format {
-            Format::SenmlJson => senml::Pack::from_json(payload)?,
-            Format::SenmlCbor => senml::Pack::from_cbor(payload)?,
-        };
-        if pack.records.is_empty() {
+        let now = self.clock.now();
+        let resolved = decoder.decode_with(payload, media, now, self.limits)?;
+        if resolved.is_empty() {
             return Err(IngestError::Empty);
         }
-        if pack.records.len() > self.max_records {
-            return Err(IngestError::TooMany {
-                count: pack.records.len(),
-                max: self.max_records,
-            });
-        }
-        let now = self.clock.now();
-        let resolved = pack.resolve(now)?;
         Ok(resolved
             .into_iter()
             .map(|r| Reading {
@@ -131,12 +107,13 @@ impl Ingest {
     pub async fn ingest(
         &self,
         device_id: &str,
-        format: Format,
+        decoder: &Decoder,
+        media: Media,
         payload: &[u8],
         protocol: &str,
     ) -> Result<usize, IngestError> {
         self.metrics.message(protocol);
-        let result = match self.decode(device_id, format, payload) {
+        let result = match self.decode(device_id, decoder, media, payload) {
             Ok(readings) => self.commit(readings).await,
             Err(e) => Err(e),
         };

@@ -64,7 +64,8 @@ pub struct DevicePatch {
 pub struct ModelPatch {
     pub manufacturer: Option<String>,
     pub mud_url: Option<String>,
-    pub decoder: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub decoder: Option<payload::Decoder>,
 }
 
 /// Input for creating a device.
@@ -104,21 +105,11 @@ pub fn secret_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// Payload decoders a model may declare.
-pub const DECODERS: [&str; 1] = ["senml"];
-
-fn check_decoder(decoder: &str) -> Result<(), RegistryError> {
-    if DECODERS.contains(&decoder) {
-        Ok(())
-    } else {
-        Err(RegistryError::Invalid {
-            field: "decoder",
-            reason: format!(
-                "unknown decoder `{decoder}` (known: {})",
-                DECODERS.join(", ")
-            ),
-        })
-    }
+fn check_decoder(decoder: &payload::Decoder) -> Result<(), RegistryError> {
+    decoder.validate().map_err(|e| RegistryError::Invalid {
+        field: "decoder",
+        reason: e.to_string(),
+    })
 }
 
 fn check_name(field: &'static str, value: &str) -> Result<(), RegistryError> {
@@ -163,7 +154,7 @@ impl Registry {
             manufacturer: "unknown".into(),
             name: name.into(),
             mud_url: None,
-            decoder: "senml".into(),
+            decoder: payload::Decoder::Senml,
             created: self.clock.now(),
         };
         self.store.insert_model(&model)?;

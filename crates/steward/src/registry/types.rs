@@ -107,8 +107,11 @@ pub struct Model {
     pub manufacturer: String,
     pub name: String,
     pub mud_url: Option<String>,
-    /// Payload decoder: `senml` (the default).
-    pub decoder: String,
+    /// How this model's payloads become readings, e.g. `{"kind": "senml"}` (the
+    /// default), `{"kind": "cayenne-lpp"}`, `{"kind": "lwm2m"}` or
+    /// `{"kind": "json-map", "readings": [...]}`.
+    #[schema(value_type = Object)]
+    pub decoder: payload::Decoder,
     pub created: f64,
 }
 

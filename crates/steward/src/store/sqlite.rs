@@ -312,12 +312,15 @@ impl SqliteStore {
     }
 
     fn model_row(r: &Row<'_>) -> rusqlite::Result<Model> {
+        let decoder: String = r.get(4)?;
         Ok(Model {
             id: r.get(0)?,
             manufacturer: r.get(1)?,
             name: r.get(2)?,
             mud_url: r.get(3)?,
-            decoder: r.get(4)?,
+            decoder: parse_decoder(&decoder).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, e.into())
+            })?,
             created: r.get(5)?,
         })
     }
@@ -346,6 +349,17 @@ impl SqliteStore {
     }
 }
 
+/// A model's decoder as stored: its JSON declaration (an early layout stored the
+/// bare kind, such as `senml`).
+fn parse_decoder(text: &str) -> Result<payload::Decoder, serde_json::Error> {
+    serde_json::from_str(text)
+        .or_else(|_| serde_json::from_value(serde_json::json!({ "kind": text })))
+}
+
+fn decoder_text(d: &payload::Decoder) -> String {
+    serde_json::to_string(d).unwrap_or_else(|_| r#"{"kind":"senml"}"#.into())
+}
+
 const MODEL_COLUMNS: &str = "id, manufacturer, name, mud_url, decoder, created";
 const DEVICE_COLUMNS: &str =
     "id, name, model, zone, status, created, last_seen, firmware_version, tags";
@@ -362,7 +376,14 @@ impl Store for SqliteStore {
         conn.execute(
             "INSERT INTO models (id, manufacturer, name, mud_url, decoder, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT(name) DO NOTHING",
-            params![m.id, m.manufacturer, m.name, m.mud_url, m.decoder, m.created],
+            params![
+                m.id,
+                m.manufacturer,
+                m.name,
+                m.mud_url,
+                decoder_text(&m.decoder),
+                m.created
+            ],
         )?;
         Ok(())
     }
@@ -390,7 +411,7 @@ impl Store for SqliteStore {
         let conn = lock(&self.writer);
         conn.execute(
             "UPDATE models SET manufacturer = ?2, mud_url = ?3, decoder = ?4 WHERE name = ?1",
-            params![m.name, m.manufacturer, m.mud_url, m.decoder],
+            params![m.name, m.manufacturer, m.mud_url, decoder_text(&m.decoder)],
         )?;
         Ok(())
     }

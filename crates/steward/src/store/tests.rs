@@ -22,7 +22,7 @@ fn device(s: &SqliteStore, id: &str) {
             manufacturer: "x".into(),
             name: "m".into(),
             mud_url: None,
-            decoder: "senml".into(),
+            decoder: payload::Decoder::Senml,
             created: 0.0,
         })
         .unwrap();

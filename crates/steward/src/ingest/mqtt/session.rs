@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::codec::{self, ConnectInfo, In, Out, PublishIn, Reason, Version};
 use super::{Broker, Control, Message, TOPIC_ROOT};
-use crate::ingest::{Format, IngestError};
+use crate::ingest::{Decoder, IngestError, Media};
 use crate::registry::{Device, IdentityKind, RegistryError};
 
 /// How a connection ended, for the log and for deciding about the will.
@@ -146,6 +146,8 @@ struct Connection<R, W> {
 /// Per-session state of an authenticated connection.
 struct State {
     device: Device,
+    /// The decoder the device's model declares, looked up once per connection.
+    decoder: Arc<Decoder>,
     telemetry: String,
     commands: String,
     subscriptions: Vec<(String, u8)>,
@@ -322,7 +324,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
             server_keep_alive: (keep_alive != connect.keep_alive).then_some(keep_alive),
         });
         tracing::debug!(peer = %self.peer, device = %device.id, version = ?self.version, "connected");
+        let decoder = match self.broker.registry.model(&device.model) {
+            Ok(m) => Arc::new(m.decoder),
+            Err(e) => {
+                tracing::warn!(device = %device.id, error = %e, "model lookup; decoding as SenML");
+                Arc::new(Decoder::Senml)
+            }
+        };
         let mut state = State {
+            decoder,
             commands: format!("{TOPIC_ROOT}/{}/commands", device.id),
             telemetry,
             device,
@@ -360,11 +370,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
         if let Some(w) = will {
             // MQTT §3.1.2.5: the will is published when the connection ends without
             // a DISCONNECT. Ours can only go to the device's own telemetry topic.
-            let format = format_of(&state.telemetry, &w.topic, w.content_type.as_deref());
-            if let Ok(format) = format {
+            let media = media_of(&state.telemetry, &w.topic, w.content_type.as_deref());
+            if let Ok(media) = media {
                 let ingest = self.broker.ingest.clone();
+                let decoder = state.decoder.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = ingest.ingest(&device_id, format, &w.payload, "mqtt").await {
+                    let result = ingest
+                        .ingest(&device_id, &decoder, media, &w.payload, "mqtt")
+                        .await;
+                    if let Err(e) = result {
                         tracing::info!(device = %device_id, error = %e, "will not stored");
                     }
                 });
@@ -591,7 +605,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
             }));
             None
         };
-        let format = match format_of(&st.telemetry, &p.topic, p.content_type.as_deref()) {
+        let media = match media_of(&st.telemetry, &p.topic, p.content_type.as_deref()) {
             Ok(f) => f,
             Err(TopicError::NotAllowed) => {
                 self.broker.metrics.error("acl_publish");
@@ -627,7 +641,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
         }
         let ingest = self.broker.ingest.clone();
         self.broker.metrics.message("mqtt");
-        let decoded = ingest.decode(&st.device.id, format, &p.payload);
+        let decoded = ingest.decode(&st.device.id, &st.decoder, media, &p.payload);
         let fut: Pending = match decoded {
             Ok(readings) => Box::pin(async move {
                 let result = ingest.commit(readings).await.map_err(|e| refusal(&e));
@@ -665,21 +679,19 @@ fn is_telemetry(telemetry: &str, topic: &str) -> bool {
             .is_some_and(|rest| rest == "/cbor")
 }
 
-/// The format a publish is in, or why the device may not publish there.
-fn format_of(
-    telemetry: &str,
-    topic: &str,
-    content_type: Option<&str>,
-) -> Result<Format, TopicError> {
+/// The media type of a publish (the `/cbor` topic, else the MQTT 5 content type,
+/// else unspecified: the model's decoder then assumes its natural format), or why
+/// the device may not publish there.
+fn media_of(telemetry: &str, topic: &str, content_type: Option<&str>) -> Result<Media, TopicError> {
     if !is_telemetry(telemetry, topic) {
         return Err(TopicError::NotAllowed);
     }
     if topic.ends_with("/cbor") {
-        return Ok(Format::SenmlCbor);
+        return Ok(Media::SenmlCbor);
     }
     match content_type {
-        None => Ok(Format::SenmlJson),
-        Some(ct) => Format::from_media_type(ct).ok_or_else(|| TopicError::ContentType(ct.into())),
+        None => Ok(Media::Unspecified),
+        Some(ct) => Media::from_mime(ct).ok_or_else(|| TopicError::ContentType(ct.into())),
     }
 }
 
@@ -713,11 +725,11 @@ mod tests {
         assert!(!may_subscribe(c, "steward/v1/devices/a/commandsX"));
         assert!(!may_subscribe(c, "steward/v1/devices/b/commands/#"));
         assert!(matches!(
-            format_of(t, t, Some("application/senml+cbor")),
-            Ok(Format::SenmlCbor)
+            media_of(t, t, Some("application/senml+cbor")),
+            Ok(Media::SenmlCbor)
         ));
         assert!(matches!(
-            format_of(t, t, Some("text/plain")),
+            media_of(t, t, Some("text/plain")),
             Err(TopicError::ContentType(_))
         ));
     }
