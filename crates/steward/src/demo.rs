@@ -1,8 +1,10 @@
 //! `steward demo`: a gateway and a simulated city fleet on one machine.
 //!
 //! Every simulated device is a real MQTT client (rumqttc) over TLS with its own
-//! certificate from the gateway's CA, publishing SenML at its own pace: air-quality
-//! sensors, parking-spot sensors and streetlights.
+//! certificate from the gateway's CA, publishing at its own pace, each kind in its
+//! own format: air-quality sensors in SenML, parking-spot sensors in Cayenne LPP,
+//! streetlights in a vendor JSON document; their models' decoders make them all
+//! SenML readings.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -43,6 +45,26 @@ impl Kind {
             Kind::Streetlight => "streetlight",
         }
     }
+    /// How the model's payloads are decoded: the fleet speaks three formats, and
+    /// the API shows one vocabulary.
+    fn decoder(self) -> payload::Decoder {
+        let declaration = match self {
+            Kind::AirQuality => serde_json::json!({"kind": "senml"}),
+            // A LoRaWAN-style node: Cayenne LPP "presence" on channel 1.
+            Kind::Parking => serde_json::json!({"kind": "cayenne-lpp"}),
+            // A vendor JSON document, mapped field by field.
+            Kind::Streetlight => serde_json::json!({
+                "kind": "json-map",
+                "readings": [
+                    {"name": "on", "pointer": "/state/on", "type": "bool"},
+                    {"name": "dim", "pointer": "/state/dim", "unit": "%"},
+                    {"name": "power", "pointer": "/state/power_w", "unit": "W"}
+                ],
+                "time": {"pointer": "/ts", "unit": "ms"}
+            }),
+        };
+        serde_json::from_value(declaration).unwrap_or_default()
+    }
     fn period(self) -> Duration {
         match self {
             Kind::AirQuality => Duration::from_secs(5),
@@ -71,35 +93,43 @@ pub fn device_tls(
     ))
 }
 
-/// One SenML pack as a device of this kind would send it.
-fn pack(kind: Kind, state: &mut f64, rng: &mut impl Rng) -> serde_json::Value {
+/// One message as a device of this kind would send it.
+fn pack(kind: Kind, state: &mut f64, rng: &mut impl Rng) -> Vec<u8> {
     let now = SystemClock.now();
     match kind {
         Kind::AirQuality => {
             *state = (*state + rng.random_range(-1.5..1.5)).clamp(2.0, 80.0);
-            serde_json::json!([
+            json_bytes(serde_json::json!([
                 {"bn": "urn:steward:aq:", "bt": now, "n": "pm2_5", "u": "ug/m3", "v": (*state * 10.0).round() / 10.0},
                 {"n": "pm10", "u": "ug/m3", "v": (*state * 17.0).round() / 10.0},
                 {"n": "no2", "u": "ppb", "v": rng.random_range(5.0..40.0_f64).round()},
                 {"n": "temperature", "u": "Cel", "v": (rng.random_range(8.0..14.0_f64) * 10.0).round() / 10.0},
                 {"n": "humidity", "u": "%RH", "v": rng.random_range(55.0..80.0_f64).round()}
-            ])
+            ]))
         }
         Kind::Parking => {
             if rng.random_bool(0.3) {
                 *state = 1.0 - *state;
             }
-            serde_json::json!([{"bn": "urn:steward:parking:", "bt": now, "n": "occupied", "vb": *state > 0.5}])
+            // Cayenne LPP: channel 1, type 102 (presence), one byte.
+            vec![0x01, 0x66, u8::from(*state > 0.5)]
         }
         Kind::Streetlight => {
             let dim = if *state > 0.5 { 100.0 } else { 40.0 };
-            serde_json::json!([
-                {"bn": "urn:steward:light:", "bt": now, "n": "on", "vb": true},
-                {"n": "dim", "u": "%", "v": dim},
-                {"n": "power", "u": "W", "v": (dim * 0.9 + rng.random_range(-2.0..2.0_f64) * 10.0).round() / 10.0}
-            ])
+            json_bytes(serde_json::json!({
+                "ts": (now * 1000.0).round(),
+                "state": {
+                    "on": true,
+                    "dim": dim,
+                    "power_w": (dim * 0.9 + rng.random_range(-2.0..2.0_f64) * 10.0).round() / 10.0
+                }
+            }))
         }
     }
+}
+
+fn json_bytes(v: serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(&v).unwrap_or_default()
 }
 
 async fn device_loop(
@@ -133,7 +163,7 @@ async fn device_loop(
             pack(kind, &mut state, &mut rng)
         };
         client
-            .publish(&topic, QoS::AtLeastOnce, false, serde_json::to_vec(&body)?)
+            .publish(&topic, QoS::AtLeastOnce, false, body)
             .await?;
     }
 }
@@ -167,6 +197,29 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     };
 
     let kinds = [Kind::AirQuality, Kind::Parking, Kind::Streetlight];
+    for kind in kinds {
+        match data.registry.model(kind.model()) {
+            Ok(_) => {
+                data.registry.update_model(
+                    kind.model(),
+                    crate::registry::ModelPatch {
+                        decoder: Some(kind.decoder()),
+                        ..Default::default()
+                    },
+                )?;
+            }
+            Err(_) => {
+                data.registry.create_model(crate::registry::Model {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    manufacturer: "Steward demo".into(),
+                    name: kind.model().into(),
+                    mud_url: None,
+                    decoder: kind.decoder(),
+                    created: SystemClock.now(),
+                })?;
+            }
+        }
+    }
     let mut fleet = Vec::new();
     for i in 0..opts.devices {
         let kind = kinds[i % 3];

@@ -78,6 +78,41 @@ fn demo_fleet_publishes_readings() {
         .map(|d| d["model"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(models.len(), 3, "{models:?}");
+    // Three payload formats, one vocabulary: each kind's readings are SenML records.
+    let decoders: std::collections::BTreeSet<_> = get("/api/v1/models")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["decoder"]["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(decoders.len(), 3, "{decoders:?}");
+    let mut names = std::collections::BTreeSet::new();
+    for _ in 0..150 {
+        for d in devices {
+            for r in get(&format!(
+                "/api/v1/devices/{}/latest",
+                d["id"].as_str().unwrap()
+            ))
+            .as_array()
+            .unwrap()
+            {
+                names.insert(r["n"].as_str().unwrap().to_string());
+            }
+        }
+        if ["presence_1", "power", "urn:steward:aq:pm2_5"]
+            .iter()
+            .all(|n| names.contains(*n))
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for n in ["presence_1", "power", "urn:steward:aq:pm2_5"] {
+        assert!(
+            names.contains(n),
+            "no `{n}` reading from the fleet: {names:?}"
+        );
+    }
     let _ = child.kill();
     let _ = child.wait();
 }
