@@ -196,17 +196,17 @@ fn device_csr_keeps_its_key() {
         key,
         ca: dir.join("ca.crt"),
     };
-    let mut a = tls_args(&gw, &creds);
-    a.extend(
-        [
+    let a = tls_args_with(
+        &gw,
+        &creds,
+        &[
             "-q",
             "1",
             "-t",
             &format!("steward/v1/devices/{id}/telemetry"),
             "-m",
             r#"[{"n":"x","v":1}]"#,
-        ]
-        .map(String::from),
+        ],
     );
     let out = mosquitto_pub(&a);
     assert!(text(&out).contains("received PUBACK"), "{}", text(&out));

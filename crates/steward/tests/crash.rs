@@ -158,18 +158,17 @@ fn registry_ca_and_tokens_survive_restart() {
     let d = gw.add_device("keeper", "meter");
     let token = gw.token(&d.id);
     let publish_cert = |gw: &Gateway, v: u32| {
-        let mut a = tls_args(gw, &d);
-        a.extend(
-            [
+        let a = tls_args_with(
+            gw,
+            &d,
+            &[
                 "-q",
                 "1",
                 "-t",
                 &format!("steward/v1/devices/{}/telemetry", d.id),
                 "-m",
                 &format!(r#"[{{"n":"v","v":{v}}}]"#),
-            ]
-            .iter()
-            .map(|s| s.to_string()),
+            ],
         );
         mosquitto_pub(&a)
     };

@@ -15,13 +15,7 @@ fn topic(id: &str) -> String {
 }
 
 fn pub_args(gw: &Gateway, d: &DeviceCreds, version: &str, topic: &str, msg: &str) -> Vec<String> {
-    let mut a = tls_args(gw, d);
-    a.extend(
-        ["-V", version, "-q", "1", "-t", topic, "-m", msg]
-            .iter()
-            .map(|s| s.to_string()),
-    );
-    a
+    tls_args_with(gw, d, &["-V", version, "-q", "1", "-t", topic, "-m", msg])
 }
 
 #[test]
@@ -129,11 +123,7 @@ fn certificate_from_another_ca_is_refused() {
     let d = gw.add_device("cam-1", "camera");
     // A CA of our own making, and a client certificate it signs with the same
     // subject as the real device.
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let (ca_cert, issuer) = foreign_ca("rogue CA");
     let key = rcgen::KeyPair::generate().unwrap();
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     params
@@ -171,17 +161,16 @@ fn revoked_device_is_refused_and_its_open_connection_closed() {
     let gw = Gateway::start(&tmp.path().join("data"), None);
     let d = gw.add_device("lamp-1", "streetlight");
     // An open session: subscribed to its commands, waiting.
-    let mut args = tls_args(&gw, &d);
-    args.extend(
-        [
+    let args = tls_args_with(
+        &gw,
+        &d,
+        &[
             "-V",
             "mqttv5",
             "-t",
             &format!("steward/v1/devices/{}/commands/#", d.id),
             "-v",
-        ]
-        .iter()
-        .map(|s| s.to_string()),
+        ],
     );
     let mut sub = Command::new("mosquitto_sub")
         .args(&args)
@@ -260,11 +249,10 @@ fn another_devices_topics_are_refused() {
         "steward/v1/devices/+/commands/#".to_string(),
         "#".to_string(),
     ] {
-        let mut args = tls_args(&gw, &a);
-        args.extend(
-            ["-V", "mqttv5", "-t", &filter, "-C", "1", "-W", "3", "-d"]
-                .iter()
-                .map(|s| s.to_string()),
+        let args = tls_args_with(
+            &gw,
+            &a,
+            &["-V", "mqttv5", "-t", &filter, "-C", "1", "-W", "3", "-d"],
         );
         let out = Command::new("mosquitto_sub").args(&args).output().unwrap();
         let t = text(&out);
@@ -410,9 +398,10 @@ fn commands_reach_a_subscribed_device() {
     let tmp = tempfile::tempdir().unwrap();
     let gw = Gateway::start(&tmp.path().join("data"), None);
     let d = gw.add_device("light-9", "streetlight");
-    let mut args = tls_args(&gw, &d);
-    args.extend(
-        [
+    let args = tls_args_with(
+        &gw,
+        &d,
+        &[
             "-V",
             "mqttv311",
             "-q",
@@ -424,9 +413,7 @@ fn commands_reach_a_subscribed_device() {
             "1",
             "-W",
             "15",
-        ]
-        .iter()
-        .map(|s| s.to_string()),
+        ],
     );
     let sub = Command::new("mosquitto_sub")
         .args(&args)
@@ -461,9 +448,10 @@ fn qos2_and_last_will() {
     let tmp = tempfile::tempdir().unwrap();
     let gw = Gateway::start(&tmp.path().join("data"), None);
     let d = gw.add_device("q2-1", "meter");
-    let mut a = tls_args(&gw, &d);
-    a.extend(
-        [
+    let a = tls_args_with(
+        &gw,
+        &d,
+        &[
             "-V",
             "mqttv5",
             "-q",
@@ -472,9 +460,7 @@ fn qos2_and_last_will() {
             &topic(&d.id),
             "-m",
             r#"[{"n":"q2","v":2}]"#,
-        ]
-        .iter()
-        .map(|s| s.to_string()),
+        ],
     );
     let out = mosquitto_pub(&a);
     let t = text(&out);
@@ -486,9 +472,10 @@ fn qos2_and_last_will() {
 
     // A will on the device's own telemetry topic is published when the connection
     // is lost without DISCONNECT (here: the client is killed).
-    let mut args = tls_args(&gw, &d);
-    args.extend(
-        [
+    let args = tls_args_with(
+        &gw,
+        &d,
+        &[
             "-V",
             "mqttv311",
             "-k",
@@ -501,9 +488,7 @@ fn qos2_and_last_will() {
             r#"[{"n":"online","vb":false}]"#,
             "--will-qos",
             "1",
-        ]
-        .iter()
-        .map(|s| s.to_string()),
+        ],
     );
     let mut sub = Command::new("mosquitto_sub")
         .args(&args)
@@ -522,9 +507,10 @@ fn qos2_and_last_will() {
     });
 
     // A will aimed at a topic the device may not publish to is refused at CONNECT.
-    let mut args = tls_args(&gw, &d);
-    args.extend(
-        [
+    let args = tls_args_with(
+        &gw,
+        &d,
+        &[
             "-V",
             "mqttv5",
             "-t",
@@ -535,9 +521,7 @@ fn qos2_and_last_will() {
             "steward/v1/devices/other/telemetry",
             "--will-payload",
             "z",
-        ]
-        .iter()
-        .map(|s| s.to_string()),
+        ],
     );
     let out = mosquitto_pub(&args);
     assert!(!out.status.success(), "{}", text(&out));
@@ -551,13 +535,12 @@ fn persistent_session_keeps_commands_while_offline() {
     let d = gw.add_device("sleepy-1", "meter");
     let filter = format!("steward/v1/devices/{}/commands/#", d.id);
     let sub_args = |extra: &[&str]| {
-        let mut a = tls_args(&gw, &d);
-        a.extend(
-            [
+        let mut a = tls_args_with(
+            &gw,
+            &d,
+            &[
                 "-V", "mqttv311", "-q", "1", "-c", "-i", "sleepy-1", "-t", &filter, "-v",
-            ]
-            .iter()
-            .map(|s| s.to_string()),
+            ],
         );
         a.extend(extra.iter().map(|s| s.to_string()));
         a
@@ -593,14 +576,7 @@ fn maker_ca_devices_are_enrolled_by_certificate() {
     require("mosquitto_pub");
     let tmp = tempfile::tempdir().unwrap();
     // A maker's CA and two devices it provisioned.
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "Acme devices CA");
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let (ca_cert, issuer) = foreign_ca("Acme devices CA");
     let dir = tmp.path().join("maker");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("maker-ca.pem"), ca_cert.pem()).unwrap();
@@ -704,9 +680,10 @@ fn model_decoders_turn_vendor_payloads_into_readings() {
     // Cayenne's documented example: channel 3 temperature 27.2 °C, channel 5 25.5 °C.
     let bin = tmp.path().join("lpp.bin");
     std::fs::write(&bin, [0x03, 0x67, 0x01, 0x10, 0x05, 0x67, 0x00, 0xFF]).unwrap();
-    let mut a = tls_args(&gw, &d);
-    a.extend(
-        [
+    let a = tls_args_with(
+        &gw,
+        &d,
+        &[
             "-V",
             "mqttv311",
             "-q",
@@ -715,8 +692,7 @@ fn model_decoders_turn_vendor_payloads_into_readings() {
             &topic(&d.id),
             "-f",
             bin.to_str().unwrap(),
-        ]
-        .map(String::from),
+        ],
     );
     let out = mosquitto_pub(&a);
     assert!(text(&out).contains("received PUBACK"), "{}", text(&out));
@@ -729,9 +705,10 @@ fn model_decoders_turn_vendor_payloads_into_readings() {
     assert!((t3["v"].as_f64().unwrap() - 27.2).abs() < 1e-9);
     // A truncated LPP payload is refused with the byte offset; nothing is stored.
     std::fs::write(&bin, [0x03, 0x67, 0x01]).unwrap();
-    let mut a = tls_args(&gw, &d);
-    a.extend(
-        [
+    let a = tls_args_with(
+        &gw,
+        &d,
+        &[
             "-V",
             "mqttv5",
             "-q",
@@ -740,8 +717,7 @@ fn model_decoders_turn_vendor_payloads_into_readings() {
             &topic(&d.id),
             "-f",
             bin.to_str().unwrap(),
-        ]
-        .map(String::from),
+        ],
     );
     let out = mosquitto_pub(&a);
     assert!(text(&out).contains("RC:153"), "{}", text(&out));

@@ -269,6 +269,25 @@ pub fn tls_args(gw: &Gateway, d: &DeviceCreds) -> Vec<String> {
     ]
 }
 
+/// [`tls_args`] followed by more arguments for the client.
+pub fn tls_args_with(gw: &Gateway, d: &DeviceCreds, extra: &[&str]) -> Vec<String> {
+    let mut a = tls_args(gw, d);
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+/// A CA of the test's own making (not Steward's) and an issuer for it.
+pub fn foreign_ca(cn: &str) -> (rcgen::Certificate, rcgen::Issuer<'static, rcgen::KeyPair>) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    let cert = params.self_signed(&key).unwrap();
+    (cert, rcgen::Issuer::new(params, key))
+}
+
 pub fn mosquitto_pub(args: &[String]) -> Output {
     Command::new("mosquitto_pub")
         .args(args)
