@@ -30,3 +30,9 @@ if ! python3 -c 'import paho.mqtt, sys; sys.exit(0 if int(paho.mqtt.__version__.
   echo "deps: installing paho-mqtt>=2 from PyPI"
   python3 -m pip install -q 'paho-mqtt>=2,<3'
 fi
+
+# kpn-senml: the reference SenML library in `cargo bench -p senml --bench decode`.
+if ! python3 -c 'import kpn_senml' 2>/dev/null; then
+  echo "deps: installing kpn-senml from PyPI"
+  python3 -m pip install -q 'kpn-senml==1.0.1'
+fi
