@@ -33,6 +33,9 @@ pub struct Config {
     pub mqtt: MqttConfig,
     pub http: HttpConfig,
     pub store: StoreConfig,
+    pub network: NetworkConfig,
+    pub dns: DnsConfig,
+    pub dhcp: DhcpConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,6 +143,97 @@ impl Default for StoreConfig {
         StoreConfig {
             synchronous: Synchronous::Full,
             batch_max_readings: 5_000,
+        }
+    }
+}
+
+/// Where Steward sits when it is the router between the devices' LAN and the uplink.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// The devices' interface (e.g. `lan0`); the DNS and DHCP sockets are bound to it.
+    pub lan_interface: String,
+    /// The interface towards the Internet.
+    pub uplink_interface: String,
+    /// The devices' prefixes: DNS queries from elsewhere are refused.
+    pub lan_prefixes: Vec<ipnet::IpNet>,
+}
+
+/// The DNS forwarder for the devices (`enforce::dns`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DnsConfig {
+    pub enabled: bool,
+    /// UDP and TCP address the devices query (Steward's LAN address, port 53).
+    pub listen: SocketAddr,
+    /// Upstream resolvers, tried in order.
+    pub upstreams: Vec<SocketAddr>,
+    /// How long one upstream has to answer, in milliseconds.
+    pub timeout_ms: u64,
+    /// Queries one device may have awaiting an upstream answer at once.
+    pub max_inflight_per_client: usize,
+    /// Most addresses taken from one answer (the answer is trimmed to them).
+    pub max_addresses: usize,
+    /// TCP connections one device may hold open, and how long one may stay idle.
+    pub max_tcp_per_client: usize,
+    pub tcp_idle_secs: u64,
+}
+
+/// The DHCPv4 server for the devices (`enforce::dhcp`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DhcpConfig {
+    pub enabled: bool,
+    /// Steward's address on the LAN: the server identifier, and the router and DNS
+    /// server announced to devices.
+    pub server_address: Option<std::net::Ipv4Addr>,
+    /// The LAN subnet (mask and broadcast address come from it).
+    pub subnet: Option<ipnet::Ipv4Net>,
+    /// First and last address handed out (inclusive).
+    pub pool_start: Option<std::net::Ipv4Addr>,
+    pub pool_end: Option<std::net::Ipv4Addr>,
+    /// Lease time offered, in seconds.
+    pub lease_secs: u32,
+    /// UDP port the server listens on (67; tests may move it).
+    pub port: u16,
+    /// Fixed addresses for known MAC addresses.
+    pub reservations: Vec<DhcpReservation>,
+}
+
+/// A fixed address for one MAC address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DhcpReservation {
+    pub mac: String,
+    pub ip: std::net::Ipv4Addr,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            enabled: false,
+            listen: SocketAddr::from(([0, 0, 0, 0], 53)),
+            upstreams: Vec::new(),
+            timeout_ms: 2000,
+            max_inflight_per_client: 32,
+            max_addresses: 64,
+            max_tcp_per_client: 8,
+            tcp_idle_secs: 10,
+        }
+    }
+}
+
+impl Default for DhcpConfig {
+    fn default() -> Self {
+        DhcpConfig {
+            enabled: false,
+            server_address: None,
+            subnet: None,
+            pool_start: None,
+            pool_end: None,
+            lease_secs: 3600,
+            port: 67,
+            reservations: Vec::new(),
         }
     }
 }

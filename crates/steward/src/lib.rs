@@ -7,6 +7,7 @@
 //! - [`pki`]: Steward's certificate authority and TLS configuration.
 //! - [`store`]: the storage trait, the SQLite store, the group committer.
 //! - [`ingest`]: telemetry in: decode, commit, acknowledge; `ingest::mqtt` is the broker.
+//! - [`enforce`]: enforcement on the network: the devices' DNS forwarder and DHCP server.
 //! - [`api`]: the HTTP API (operator and device), SSE, OpenAPI, metrics endpoint.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`server`]: wiring and shutdown.
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod enforce;
 pub mod ingest;
 pub mod metrics;
 pub mod pki;

@@ -134,7 +134,7 @@ pub async fn run(
         metrics.clone(),
     );
     let clock: SharedClock = Arc::new(SystemClock);
-    let ingest = Ingest::new(committer, clock, metrics.clone());
+    let ingest = Ingest::new(committer, clock.clone(), metrics.clone());
     let tls = data.registry.pki().server_tls(&config.mqtt.maker_cas)?;
     let broker = Broker::new(
         data.registry.clone(),
@@ -165,11 +165,25 @@ pub async fn run(
     }));
     let broker_stop = stop.clone();
     let mqtt = tokio::spawn(broker.run(mqtts, async move { broker_stop.cancelled().await }));
+    // The devices' DNS forwarder (off unless Steward is the router). Its answers go
+    // to the sink that keeps the devices' nftables sets.
+    let dns_sink: Arc<dyn crate::enforce::dns::ResolvedSink> =
+        Arc::new(crate::enforce::dns::NoSink);
+    let dns = crate::enforce::dns::start(
+        &config.network,
+        &config.dns,
+        dns_sink,
+        clock.clone(),
+        stop.clone(),
+    )?;
 
     shutdown.await;
     tracing::info!("shutting down");
     stop.cancel();
     let _ = mqtt.await;
+    if let Some(dns) = dns {
+        let _ = dns.await;
+    }
     // SSE streams never end by themselves: give the API a moment, then move on.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), api).await;
     drop(ingest);
