@@ -8,7 +8,8 @@ need_apt=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
-for pkg in mosquitto mosquitto-clients libssl-dev pkg-config openssl curl python3-pip procps iproute2 nftables dnsutils busybox jq; do
+for pkg in mosquitto mosquitto-clients libssl-dev pkg-config openssl curl python3-pip procps iproute2 nftables dnsutils busybox jq \
+    iputils-ping netcat-openbsd socat iperf3 dnsmasq-base; do
   have_pkg "$pkg" || need_apt+=("$pkg")
 done
 
