@@ -6,6 +6,9 @@
 //!
 //! | module | what lives there |
 //! |---|---|
+//! | [`dhcp`] | a DHCPv4 request read (hostname, vendor class, client id, MUD URL from option 161) and a reply built |
+//! | [`dhcp::pool`] | the lease pool: offers, bindings, renewals, reservations, expiry, exhaustion |
 //! | [`dns`] | a device's query checked, the upstream query built, the upstream answer checked, its addresses extracted (CNAME chain, a cap) and the answer shaped for the device (TC when too big) |
 
+pub mod dhcp;
 pub mod dns;

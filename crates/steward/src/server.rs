@@ -176,11 +176,22 @@ pub async fn run(
         clock.clone(),
         stop.clone(),
     )?;
+    // The devices' DHCP server (off unless Steward is the router).
+    let dhcp = crate::enforce::dhcp::start(
+        &config.network,
+        &config.dhcp,
+        data.registry.clone(),
+        clock.clone(),
+        stop.clone(),
+    )?;
 
     shutdown.await;
     tracing::info!("shutting down");
     stop.cancel();
     let _ = mqtt.await;
+    if let Some(dhcp) = dhcp {
+        let _ = dhcp.await;
+    }
     if let Some(dns) = dns {
         let _ = dns.await;
     }

@@ -9,6 +9,7 @@
 //! posting telemetry send `Authorization: Bearer <device token>`.
 
 mod error;
+mod leases;
 mod tls;
 
 use std::convert::Infallible;
@@ -83,7 +84,9 @@ impl utoipa::Modify for BearerAuth {
 
 /// The OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.merge(leases::LeasesDoc::openapi());
+    doc
 }
 
 pub fn router(state: AppState) -> Router {
@@ -110,6 +113,7 @@ pub fn router(state: AppState) -> Router {
             get(get_model).patch(update_model).delete(delete_model),
         )
         .route("/api/v1/readings/stream", get(stream))
+        .merge(leases::router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)

@@ -7,12 +7,15 @@
 //! - `nft.rs`: the ruleset as `nft -j` JSON and the backends (kernel, recorder).
 //! - `dns.rs`: the devices' DNS forwarder; answers feed a [`dns::ResolvedSink`]
 //!   (the devices' nftables sets of allowed names), which [`Enforcer`] implements.
+//! - `dhcp.rs`: the devices' DHCPv4 server, and [`dhcp::record_lease`], where a
+//!   lease (ours, or another server's via the API) registers a device.
 //!
 //! Fail closed: [`Enforcer::start`] installs the base table (LAN traffic dropped
 //! except DHCP and DNS to Steward) before anything else, and the table stays in
 //! the kernel when Steward stops or crashes, so devices are never less contained
 //! than their last applied policy.
 
+pub mod dhcp;
 pub mod dns;
 pub mod nft;
 

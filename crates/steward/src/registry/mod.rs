@@ -143,6 +143,10 @@ impl Registry {
         &self.pki
     }
 
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
     /// The model with this name, created as a plain SenML model if unknown.
     pub fn ensure_model(&self, name: &str) -> Result<Model, RegistryError> {
         check_name("model", name)?;

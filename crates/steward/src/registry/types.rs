@@ -41,6 +41,10 @@ pub enum IdentityKind {
     CertSha256,
     /// SHA-256 (hex) of an access token; the token itself is never stored.
     TokenSha256,
+    /// A MAC address (lower-case, colon-separated) seen in DHCP: spoofable.
+    Mac,
+    /// The IPv4 address the device holds a lease for (moves with the lease).
+    Ip,
 }
 
 impl IdentityKind {
@@ -48,12 +52,16 @@ impl IdentityKind {
         match self {
             IdentityKind::CertSha256 => "cert-sha256",
             IdentityKind::TokenSha256 => "token-sha256",
+            IdentityKind::Mac => "mac",
+            IdentityKind::Ip => "ip",
         }
     }
     pub fn parse(s: &str) -> Option<IdentityKind> {
         match s {
             "cert-sha256" => Some(IdentityKind::CertSha256),
             "token-sha256" => Some(IdentityKind::TokenSha256),
+            "mac" => Some(IdentityKind::Mac),
+            "ip" => Some(IdentityKind::Ip),
             _ => None,
         }
     }
@@ -61,6 +69,8 @@ impl IdentityKind {
         match self {
             IdentityKind::CertSha256 => Strength::Certificate,
             IdentityKind::TokenSha256 => Strength::Token,
+            IdentityKind::Mac => Strength::Declared,
+            IdentityKind::Ip => Strength::Observed,
         }
     }
 }
@@ -147,4 +157,25 @@ pub struct Reading {
     pub time: f64,
     /// When Steward received it.
     pub received: f64,
+}
+
+/// A DHCP lease of a device: from Steward's own DHCP server, or reported by the
+/// network's DHCP server (`POST /api/v1/leases`). Keeps what the device declared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Lease {
+    pub ip: String,
+    pub mac: String,
+    /// DHCP client identifier (option 61), hex.
+    pub client_id: Option<String>,
+    pub device_id: String,
+    pub hostname: Option<String>,
+    pub vendor_class: Option<String>,
+    /// The MUD URL from option 161 (RFC 8520 §10), when it was valid.
+    pub mud_url: Option<String>,
+    /// Why an option 161 the device sent was not taken.
+    pub mud_url_error: Option<String>,
+    pub expires: f64,
+    pub updated: f64,
+    /// `dhcp` (Steward's server) or `api` (another server's lease event).
+    pub source: String,
 }

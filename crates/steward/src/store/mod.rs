@@ -10,7 +10,7 @@ pub mod sqlite;
 #[cfg(test)]
 mod tests;
 
-use crate::registry::{Device, DeviceStatus, Identity, IdentityKind, Model, Reading};
+use crate::registry::{Device, DeviceStatus, Identity, IdentityKind, Lease, Model, Reading};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -85,6 +85,18 @@ pub trait Store: Send + Sync + 'static {
     /// The newest reading of each name of one device.
     fn latest(&self, device_id: &str) -> Result<Vec<Reading>, StoreError>;
     fn count_readings(&self) -> Result<u64, StoreError>;
+
+    // --- dhcp leases (enforce::dhcp) ---
+    /// Record a lease, in one transaction: the lease row (replacing any other lease
+    /// of that address), the device's IP identity moved to this address, and a
+    /// `lease` registry event for running servers.
+    fn put_lease(&self, lease: &Lease) -> Result<(), StoreError>;
+    fn leases(&self) -> Result<Vec<Lease>, StoreError>;
+    /// The newest lease of a device (its MAC, hostname, vendor class, MUD URL).
+    fn device_lease(&self, device_id: &str) -> Result<Option<Lease>, StoreError>;
+    /// Forget the lease of an address (released, or deleted by the other server);
+    /// drops the IP identity that pointed at it.
+    fn delete_lease(&self, ip: &str) -> Result<(), StoreError>;
 
     /// Start background upkeep (for SQLite: WAL checkpoints off the commit path).
     /// Only a long-running server calls this.

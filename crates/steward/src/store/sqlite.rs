@@ -17,7 +17,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::{ReadingQuery, RegistryEvent, Store, StoreError};
 use crate::config::Synchronous;
 use crate::registry::{
-    Device, DeviceStatus, Identity, IdentityKind, Model, Reading, ReadingValue, Strength,
+    Device, DeviceStatus, Identity, IdentityKind, Lease, Model, Reading, ReadingValue, Strength,
 };
 
 const SCHEMA: &str = r#"
@@ -87,6 +87,21 @@ CREATE TABLE IF NOT EXISTS latest (
     t REAL NOT NULL,
     PRIMARY KEY (dev, name)
 ) WITHOUT ROWID;
+-- DHCP leases (enforce::dhcp): one per address.
+CREATE TABLE IF NOT EXISTS dhcp_leases (
+    ip TEXT PRIMARY KEY,
+    mac TEXT NOT NULL,
+    client_id TEXT,
+    device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+    hostname TEXT,
+    vendor_class TEXT,
+    mud_url TEXT,
+    mud_url_error TEXT,
+    expires REAL NOT NULL,
+    updated REAL NOT NULL,
+    source TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dhcp_leases_device ON dhcp_leases(device_id);
 "#;
 
 const READERS: usize = 4;
@@ -712,4 +727,102 @@ impl Store for SqliteStore {
         let conn = self.reader();
         Ok(conn.query_row("SELECT COUNT(*) FROM readings", [], |r| r.get::<_, i64>(0))? as u64)
     }
+    // --- dhcp leases (enforce::dhcp) ---
+    fn put_lease(&self, l: &Lease) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO dhcp_leases (ip, mac, client_id, device_id, hostname, vendor_class, mud_url, mud_url_error, expires, updated, source)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT(ip) DO UPDATE SET mac = excluded.mac, client_id = excluded.client_id,
+                 device_id = excluded.device_id, hostname = excluded.hostname,
+                 vendor_class = excluded.vendor_class, mud_url = excluded.mud_url,
+                 mud_url_error = excluded.mud_url_error, expires = excluded.expires,
+                 updated = excluded.updated, source = excluded.source",
+            params![l.ip, l.mac, l.client_id, l.device_id, l.hostname, l.vendor_class,
+                l.mud_url, l.mud_url_error, l.expires, l.updated, l.source],
+        )?;
+        // Leases of this device on other addresses are over.
+        tx.execute(
+            "DELETE FROM dhcp_leases WHERE device_id = ?1 AND ip != ?2",
+            params![l.device_id, l.ip],
+        )?;
+        tx.execute(
+            "DELETE FROM identities WHERE kind = 'ip' AND (value = ?1 OR device_id = ?2)",
+            params![l.ip, l.device_id],
+        )?;
+        tx.execute(
+            "INSERT INTO identities (kind, value, device_id, strength, created, label) VALUES ('ip', ?1, ?2, ?3, ?4, 'DHCP lease')",
+            params![l.ip, l.device_id, Strength::Observed.as_str(), l.updated],
+        )?;
+        tx.execute(
+            "INSERT INTO registry_events (device_id, kind) VALUES (?1, 'lease')",
+            [&l.device_id],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn leases(&self) -> Result<Vec<Lease>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {LEASE_COLUMNS} FROM dhcp_leases ORDER BY ip"
+        ))?;
+        let rows = stmt.query_map([], lease_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn device_lease(&self, device_id: &str) -> Result<Option<Lease>, StoreError> {
+        let conn = self.reader();
+        Ok(conn
+            .query_row(
+                &format!("SELECT {LEASE_COLUMNS} FROM dhcp_leases WHERE device_id = ?1 ORDER BY updated DESC LIMIT 1"),
+                [device_id],
+                lease_row,
+            )
+            .optional()?)
+    }
+
+    fn delete_lease(&self, ip: &str) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        let device: Option<String> = tx
+            .query_row(
+                "SELECT device_id FROM dhcp_leases WHERE ip = ?1",
+                [ip],
+                |r| r.get(0),
+            )
+            .optional()?;
+        tx.execute("DELETE FROM dhcp_leases WHERE ip = ?1", [ip])?;
+        tx.execute(
+            "DELETE FROM identities WHERE kind = 'ip' AND value = ?1",
+            [ip],
+        )?;
+        if let Some(d) = device {
+            tx.execute(
+                "INSERT INTO registry_events (device_id, kind) VALUES (?1, 'lease')",
+                [&d],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+const LEASE_COLUMNS: &str = "ip, mac, client_id, device_id, hostname, vendor_class, mud_url, mud_url_error, expires, updated, source";
+
+fn lease_row(r: &Row<'_>) -> rusqlite::Result<Lease> {
+    Ok(Lease {
+        ip: r.get(0)?,
+        mac: r.get(1)?,
+        client_id: r.get(2)?,
+        device_id: r.get(3)?,
+        hostname: r.get(4)?,
+        vendor_class: r.get(5)?,
+        mud_url: r.get(6)?,
+        mud_url_error: r.get(7)?,
+        expires: r.get(8)?,
+        updated: r.get(9)?,
+        source: r.get(10)?,
+    })
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod lab;
+pub mod lan;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
