@@ -36,6 +36,7 @@ pub struct Config {
     pub network: NetworkConfig,
     pub dns: DnsConfig,
     pub dhcp: DhcpConfig,
+    pub coap: CoapConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,6 +46,7 @@ pub struct ServerConfig {
     pub http: SocketAddr,
     pub http_tls: HttpTls,
     pub mqtts: SocketAddr,
+    pub coaps: SocketAddr,
     pub hostnames: Vec<String>,
 }
 
@@ -60,6 +62,35 @@ pub struct MqttConfig {
     pub max_connections: usize,
     pub maker_cas: Vec<PathBuf>,
     pub max_queued_per_session: usize,
+}
+
+/// CoAP over DTLS-PSK (`crate::ingest::coap`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CoapConfig {
+    pub max_sessions: usize,
+    pub max_sessions_per_address: usize,
+    pub handshake_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub max_body: usize,
+    pub reassembly_timeout_secs: u64,
+    pub rate_limit_per_sec: u32,
+    pub rate_burst: u32,
+}
+
+impl Default for CoapConfig {
+    fn default() -> Self {
+        CoapConfig {
+            max_sessions: 10_000,
+            max_sessions_per_address: 64,
+            handshake_timeout_secs: 10,
+            idle_timeout_secs: 300,
+            max_body: 256 * 1024,
+            reassembly_timeout_secs: 60,
+            rate_limit_per_sec: 100,
+            rate_burst: 200,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,6 +140,7 @@ impl Default for ServerConfig {
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
             http_tls: HttpTls::Auto,
             mqtts: SocketAddr::from(([0, 0, 0, 0], 8883)),
+            coaps: SocketAddr::from(([0, 0, 0, 0], 5684)),
             hostnames: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
         }
     }
@@ -292,6 +324,7 @@ impl Config {
         for (name, slot) in [
             ("STEWARD_HTTP", &mut self.server.http),
             ("STEWARD_MQTTS", &mut self.server.mqtts),
+            ("STEWARD_COAPS", &mut self.server.coaps),
         ] {
             if let Some(v) = env.get(name) {
                 *slot = v.parse().map_err(|e| ConfigError::Env {

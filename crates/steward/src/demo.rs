@@ -26,6 +26,7 @@ pub struct DemoOptions {
     pub data: Option<PathBuf>,
     pub http: SocketAddr,
     pub mqtts: SocketAddr,
+    pub coaps: SocketAddr,
     pub devices: usize,
     pub seconds: Option<u64>,
 }
@@ -184,8 +185,10 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     config.server.data = data_path;
     config.server.http = opts.http;
     config.server.mqtts = opts.mqtts;
+    config.server.coaps = opts.coaps;
     let data = server::open_data_dir(&config, Arc::new(SystemClock))?;
     let (http, mqtts) = server::bind(&config).await?;
+    let coaps = server::bind_coaps(&config).await?;
     let http_addr = http.local_addr()?;
     let scheme = server::http_scheme(&config, http_addr);
     let mqtts_addr = mqtts.local_addr()?;
@@ -278,5 +281,5 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
             None => server::signals().await,
         }
     };
-    server::run(config, data, http, mqtts, shutdown).await
+    server::run(config, data, http, mqtts, coaps, shutdown).await
 }

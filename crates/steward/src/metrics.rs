@@ -26,6 +26,7 @@ pub struct Metrics {
     registry: Mutex<Registry>,
     pub connections: Gauge,
     pub connections_total: Counter,
+    pub coap_sessions: Gauge,
     pub messages: Family<ProtoLabel, Counter>,
     pub readings: Counter,
     pub errors: Family<KindLabel, Counter>,
@@ -44,6 +45,7 @@ impl Metrics {
         let mut registry = Registry::with_prefix("steward");
         let connections = Gauge::default();
         let connections_total = Counter::default();
+        let coap_sessions = Gauge::default();
         let messages = Family::<ProtoLabel, Counter>::default();
         let readings = Counter::default();
         let errors = Family::<KindLabel, Counter>::default();
@@ -58,6 +60,11 @@ impl Metrics {
             "mqtt_connections_accepted",
             "Device connections accepted since start",
             connections_total.clone(),
+        );
+        registry.register(
+            "coap_sessions",
+            "Open CoAP DTLS sessions",
+            coap_sessions.clone(),
         );
         registry.register(
             "messages",
@@ -84,6 +91,7 @@ impl Metrics {
             registry: Mutex::new(registry),
             connections,
             connections_total,
+            coap_sessions,
             messages,
             readings,
             errors,

@@ -1,5 +1,6 @@
 //! Wiring: open the data directory (store, CA, admin token, made on first run),
-//! start the commit thread, the MQTT broker and the HTTP API on bound listeners,
+//! start the commit thread, the MQTT broker, the CoAP endpoint and the HTTP API on
+//! bound listeners,
 //! and shut everything down in order when told to.
 
 use std::future::Future;
@@ -7,13 +8,14 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::ingest::Ingest;
+use crate::ingest::coap::{CoapServer, PskKeys};
 use crate::ingest::mqtt::Broker;
 use crate::metrics::Metrics;
 use crate::pki::{Pki, write_new_file};
@@ -94,6 +96,7 @@ fn admin_token(dir: &Path, store: &dyn Store) -> anyhow::Result<(Option<String>,
 pub struct Bound {
     pub http: SocketAddr,
     pub mqtts: SocketAddr,
+    pub coaps: SocketAddr,
 }
 
 /// The API's URL scheme for this configuration and bound address.
@@ -116,6 +119,13 @@ pub async fn bind(config: &Config) -> anyhow::Result<(TcpListener, TcpListener)>
     Ok((http, mqtts))
 }
 
+/// Bind the CoAP over DTLS address.
+pub async fn bind_coaps(config: &Config) -> anyhow::Result<UdpSocket> {
+    UdpSocket::bind(config.server.coaps)
+        .await
+        .map_err(|e| anyhow::anyhow!("binding CoAP/DTLS {}: {e}", config.server.coaps))
+}
+
 /// Run the gateway on bound listeners until `shutdown` resolves. Order on the way
 /// out: stop accepting, let sessions finish their in-flight commits and close, stop
 /// the API, then let the commit thread write what is left.
@@ -124,6 +134,7 @@ pub async fn run(
     data: DataDir,
     http: TcpListener,
     mqtts: TcpListener,
+    coaps: UdpSocket,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
@@ -143,6 +154,13 @@ pub async fn run(
         metrics.clone(),
         tls.clone(),
     );
+    let coap = CoapServer::new(
+        data.registry.clone(),
+        ingest.clone(),
+        PskKeys::load_or_create(&data.path)?,
+        config.coap.clone(),
+        metrics.clone(),
+    );
     let state = AppState {
         registry: data.registry.clone(),
         ingest: ingest.clone(),
@@ -151,7 +169,7 @@ pub async fn run(
         admin_hash: data.admin_hash.clone().into(),
         max_body: config.http.max_body,
     };
-    tracing::info!(http = %http.local_addr()?, mqtts = %mqtts.local_addr()?, data = %data.path.display(), "Steward is running");
+    tracing::info!(http = %http.local_addr()?, mqtts = %mqtts.local_addr()?, coaps = %coaps.local_addr()?, data = %data.path.display(), "Steward is running");
 
     let stop = CancellationToken::new();
     let api_stop = stop.clone();
@@ -184,6 +202,8 @@ pub async fn run(
         clock.clone(),
         stop.clone(),
     )?;
+    let coap_stop = stop.clone();
+    let coap = tokio::spawn(coap.run(coaps, async move { coap_stop.cancelled().await }));
 
     shutdown.await;
     tracing::info!("shutting down");
@@ -195,6 +215,7 @@ pub async fn run(
     if let Some(dns) = dns {
         let _ = dns.await;
     }
+    let _ = coap.await;
     // SSE streams never end by themselves: give the API a moment, then move on.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), api).await;
     drop(ingest);

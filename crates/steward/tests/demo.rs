@@ -22,6 +22,8 @@ fn demo_fleet_publishes_readings() {
             "127.0.0.1:0",
             "--mqtts",
             "127.0.0.1:0",
+            "--coaps",
+            "127.0.0.1:0",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

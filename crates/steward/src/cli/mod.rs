@@ -60,6 +60,9 @@ enum Command {
         /// MQTT over TLS address [default: 0.0.0.0:8883]
         #[arg(long)]
         mqtts: Option<SocketAddr>,
+        /// CoAP over DTLS (PSK) address [default: 0.0.0.0:5684]
+        #[arg(long)]
+        coaps: Option<SocketAddr>,
     },
     /// Run a gateway with a simulated city fleet (air quality, parking, streetlights).
     Demo {
@@ -72,6 +75,9 @@ enum Command {
         /// MQTT over TLS address
         #[arg(long, default_value = "127.0.0.1:8883")]
         mqtts: SocketAddr,
+        /// CoAP over DTLS (PSK) address
+        #[arg(long, default_value = "127.0.0.1:5684")]
+        coaps: SocketAddr,
         /// Number of simulated devices
         #[arg(long, default_value_t = 50)]
         devices: usize,
@@ -138,6 +144,13 @@ enum DeviceCommand {
         zone: Option<String>,
         #[arg(long = "tag")]
         tags: Vec<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Issue a DTLS pre-shared key for CoAP (identity = the device id; the key is the
+    /// last line of output). A new key replaces the old one.
+    Psk {
+        device: String,
         #[command(flatten)]
         common: Common,
     },
@@ -273,6 +286,7 @@ pub fn main() -> anyhow::Result<()> {
             common,
             http,
             mqtts,
+            coaps,
         } => {
             let mut config = common.load()?;
             if let Some(a) = http {
@@ -280,6 +294,9 @@ pub fn main() -> anyhow::Result<()> {
             }
             if let Some(a) = mqtts {
                 config.server.mqtts = a;
+            }
+            if let Some(a) = coaps {
+                config.server.coaps = a;
             }
             runtime()?.block_on(async move {
                 let data = server::open_data_dir(&config, Arc::new(SystemClock))?;
@@ -290,25 +307,29 @@ pub fn main() -> anyhow::Result<()> {
                     );
                 }
                 let (http, mqtts) = server::bind(&config).await?;
+                let coaps = server::bind_coaps(&config).await?;
                 println!(
-                    "HTTP API on http://{}  MQTT/TLS on {}",
+                    "HTTP API on http://{}  MQTT/TLS on {}  CoAP/DTLS on {}",
                     http.local_addr()?,
-                    mqtts.local_addr()?
+                    mqtts.local_addr()?,
+                    coaps.local_addr()?
                 );
                 std::io::stdout().flush()?;
-                server::run(config, data, http, mqtts, server::signals()).await
+                server::run(config, data, http, mqtts, coaps, server::signals()).await
             })
         }
         Command::Demo {
             data,
             http,
             mqtts,
+            coaps,
             devices,
             seconds,
         } => runtime()?.block_on(crate::demo::run(crate::demo::DemoOptions {
             data,
             http,
             mqtts,
+            coaps,
             devices,
             seconds,
         })),
@@ -439,6 +460,17 @@ fn device(command: DeviceCommand) -> anyhow::Result<()> {
             )?;
             eprintln!("device {} enrolled with its certificate", d.name);
             println!("{}", d.id);
+            Ok(())
+        }
+        DeviceCommand::Psk { device, common } => {
+            let data = open(&common)?;
+            let keys = crate::ingest::coap::PskKeys::load_or_create(&data.path)?;
+            let (d, key) = keys.issue(&data.registry, &device)?;
+            eprintln!(
+                "CoAP/DTLS pre-shared key for device {} (PSK identity: {}); it is shown only now, and replaces any earlier key:",
+                d.name, d.id
+            );
+            println!("{key}");
             Ok(())
         }
         DeviceCommand::Token { device, common } => {

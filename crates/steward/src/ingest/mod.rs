@@ -1,10 +1,12 @@
-//! Telemetry ingest: every transport (MQTT here, HTTP in `api`, CoAP later) hands a
+//! Telemetry ingest: every transport (MQTT and CoAP here, HTTP in `api`) hands a
 //! device's payload to [`Ingest`], which decodes it with the decoder the device's
 //! model declares (the `payload` crate) into readings and commits them
 //! durably; the transport acknowledges only when [`Ingest::ingest`] returns Ok.
 //!
 //! - `mqtt/`: the MQTT broker (TLS, sessions, topic access control).
+//! - `coap/`: the CoAP endpoint (DTLS-PSK, block-wise transfer, deduplication).
 
+pub mod coap;
 pub mod mqtt;
 
 use std::sync::Arc;

@@ -45,6 +45,10 @@ pub enum IdentityKind {
     Mac,
     /// The IPv4 address the device holds a lease for (moves with the lease).
     Ip,
+    /// SHA-256 (hex) of the device's current DTLS pre-shared key (CoAP over DTLS,
+    /// RFC 7925); the PSK identity is the device id. The key is derived again from the
+    /// gateway's secret when needed, never stored.
+    Psk,
 }
 
 impl IdentityKind {
@@ -54,6 +58,7 @@ impl IdentityKind {
             IdentityKind::TokenSha256 => "token-sha256",
             IdentityKind::Mac => "mac",
             IdentityKind::Ip => "ip",
+            IdentityKind::Psk => "psk",
         }
     }
     pub fn parse(s: &str) -> Option<IdentityKind> {
@@ -62,15 +67,18 @@ impl IdentityKind {
             "token-sha256" => Some(IdentityKind::TokenSha256),
             "mac" => Some(IdentityKind::Mac),
             "ip" => Some(IdentityKind::Ip),
+            "psk" => Some(IdentityKind::Psk),
             _ => None,
         }
     }
     pub fn strength(self) -> Strength {
         match self {
             IdentityKind::CertSha256 => Strength::Certificate,
-            IdentityKind::TokenSha256 => Strength::Token,
             IdentityKind::Mac => Strength::Declared,
             IdentityKind::Ip => Strength::Observed,
+            // A shared secret that the gateway knows too, like a token: weaker than a
+            // key only the device holds.
+            IdentityKind::TokenSha256 | IdentityKind::Psk => Strength::Token,
         }
     }
 }

@@ -103,4 +103,9 @@ pub trait Store: Send + Sync + 'static {
     fn start_maintenance(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    // --- coap ---
+    /// Replace the device's identities of `identity.kind` by this one, in one
+    /// transaction (a newly issued PSK invalidates the previous one).
+    fn replace_identity(&self, device_id: &str, identity: &Identity) -> Result<(), StoreError>;
 }

@@ -807,6 +807,22 @@ impl Store for SqliteStore {
         tx.commit()?;
         Ok(())
     }
+
+    // --- coap ---
+    fn replace_identity(&self, device_id: &str, i: &Identity) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        tx.execute(
+            "DELETE FROM identities WHERE device_id = ?1 AND kind = ?2",
+            params![device_id, i.kind.as_str()],
+        )?;
+        tx.execute(
+            "INSERT INTO identities (kind, value, device_id, strength, created, label) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![i.kind.as_str(), i.value, device_id, i.strength.as_str(), i.created, i.label],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
 }
 
 const LEASE_COLUMNS: &str = "ip, mac, client_id, device_id, hostname, vendor_class, mud_url, mud_url_error, expires, updated, source";

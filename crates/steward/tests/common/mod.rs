@@ -33,6 +33,7 @@ pub struct Gateway {
     pub data: PathBuf,
     pub http: SocketAddr,
     pub mqtts: SocketAddr,
+    pub coaps: SocketAddr,
     pub admin: String,
 }
 
@@ -56,6 +57,8 @@ impl Gateway {
             "--http",
             "127.0.0.1:0",
             "--mqtts",
+            "127.0.0.1:0",
+            "--coaps",
             "127.0.0.1:0",
             "--data",
         ])
@@ -97,6 +100,7 @@ impl Gateway {
                 let mut parts = rest.split_whitespace();
                 let http = parts.next().unwrap().parse().unwrap();
                 let mqtts = parts.nth(2).unwrap().parse().unwrap();
+                let coaps = parts.nth(2).unwrap().parse().unwrap();
                 let admin = std::fs::read_to_string(data.join("admin-token"))
                     .unwrap()
                     .trim()
@@ -106,6 +110,7 @@ impl Gateway {
                     data: data.to_path_buf(),
                     http,
                     mqtts,
+                    coaps,
                     admin,
                 };
             }

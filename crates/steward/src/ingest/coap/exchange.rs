@@ -1,0 +1,536 @@
+//! The CoAP side of one DTLS session, without I/O: parse a request, deduplicate
+//! retransmissions, reassemble block-wise uploads, route, and build the response.
+//!
+//! [`Exchanges::on_datagram`] turns one datagram into a [`Step`]: a response to
+//! send now, nothing, or telemetry to ingest. In the last case the session commits
+//! the readings and then calls [`Exchanges::finish`] for the response, so 2.04
+//! Changed is only ever built after the durable commit.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType, ResponseType};
+
+use super::error::CoapError;
+use crate::ingest::Media;
+
+/// The resource devices post their telemetry to.
+pub const TELEMETRY: &str = "telemetry";
+
+/// RFC 6690 link format of the resources a device may use; `ct` lists the
+/// content-formats /telemetry takes (RFC 7252 §7.2.1).
+pub const WELL_KNOWN_CORE: &str = "</telemetry>;rt=\"steward.telemetry\";ct=\"110 112 50 42\";title=\"POST SenML or the model's payload format\"";
+
+/// Bounds for one session.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest request body, whole or reassembled from blocks (4.13 beyond).
+    pub max_body: usize,
+    /// A block-wise upload with no new block for this long is dropped.
+    pub reassembly_timeout: Duration,
+    /// Message ids remembered for deduplication.
+    pub dedup_window: usize,
+    /// How long a message id is remembered (RFC 7252 §4.8.2 EXCHANGE_LIFETIME is
+    /// 247 s; NON_LIFETIME 145 s).
+    pub dedup_lifetime: Duration,
+}
+
+/// What to do with one datagram.
+#[derive(Debug)]
+pub enum Step {
+    /// Send these bytes back.
+    Reply(Vec<u8>),
+    /// Nothing to send (an ACK or RST from the peer, a duplicate NON, garbage).
+    Nothing,
+    /// Decode and commit this telemetry, then call [`Exchanges::finish`].
+    Ingest(Upload),
+}
+
+/// A complete telemetry body waiting for its durable commit.
+#[derive(Debug)]
+pub struct Upload {
+    pub media: Media,
+    pub payload: Vec<u8>,
+    request: RequestMeta,
+}
+
+/// What the response to a request needs from it.
+#[derive(Debug, Clone)]
+struct RequestMeta {
+    message_id: u16,
+    confirmable: bool,
+    token: Vec<u8>,
+    /// The Block1 option to echo (RFC 7959 §2.3).
+    block1: Option<Block>,
+}
+
+/// A Block1/Block2 option value (RFC 7959 §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Block {
+    pub num: u32,
+    pub more: bool,
+    pub szx: u8,
+}
+
+impl Block {
+    pub fn size(self) -> usize {
+        1 << (self.szx + 4)
+    }
+
+    fn parse(bytes: &[u8]) -> Result<Block, CoapError> {
+        if bytes.len() > 3 {
+            return Err(CoapError::BadOption(
+                "the Block1 option is longer than 3 bytes".into(),
+            ));
+        }
+        let v = uint(bytes);
+        let szx = (v & 7) as u8;
+        if szx == 7 {
+            // SZX 7 is reserved (BERT, RFC 8323, is for CoAP over TCP only).
+            return Err(CoapError::BadOption(
+                "Block1 size exponent 7 is reserved; use blocks of 16 to 1024 bytes".into(),
+            ));
+        }
+        Ok(Block {
+            num: v >> 4,
+            more: v & 8 != 0,
+            szx,
+        })
+    }
+
+    fn encode(self) -> Vec<u8> {
+        uint_bytes((self.num << 4) | (u32::from(self.more) << 3) | u32::from(self.szx))
+    }
+}
+
+/// A CoAP uint option value (RFC 7252 §3.2).
+fn uint(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0u32, |v, b| (v << 8) | u32::from(*b))
+}
+
+fn uint_bytes(v: u32) -> Vec<u8> {
+    let bytes = v.to_be_bytes();
+    let skip = bytes.iter().take_while(|b| **b == 0).count();
+    bytes[skip..].to_vec()
+}
+
+/// A block-wise upload in progress.
+struct Reassembly {
+    media: Media,
+    body: Vec<u8>,
+    /// The number of the next block expected, at the size the client uses.
+    next_offset: usize,
+    last: Instant,
+}
+
+struct Seen {
+    message_id: u16,
+    at: Instant,
+    /// The response sent, to send again for a retransmitted CON.
+    response: Option<Vec<u8>>,
+}
+
+/// Per-session CoAP state.
+pub struct Exchanges {
+    limits: Limits,
+    seen: VecDeque<Seen>,
+    upload: Option<Reassembly>,
+    next_message_id: u16,
+}
+
+/// Options this endpoint processes; any other critical (odd-numbered) option in a
+/// request is refused with 4.02 (RFC 7252 §5.4.1).
+const KNOWN_OPTIONS: [u16; 10] = [3, 7, 11, 12, 14, 15, 17, 23, 27, 60];
+
+impl Exchanges {
+    pub fn new(limits: Limits) -> Exchanges {
+        Exchanges {
+            limits,
+            seen: VecDeque::new(),
+            upload: None,
+            next_message_id: rand::random(),
+        }
+    }
+
+    /// Handle one decrypted datagram. `admit` is asked before a new request is
+    /// served (the session's rate limit; the later blocks of an upload in progress
+    /// are not counted, the upload is bounded by `max_body`); a request it refuses
+    /// gets 4.29. Retransmissions get their earlier response.
+    pub fn on_datagram(
+        &mut self,
+        bytes: &[u8],
+        now: Instant,
+        admit: &mut dyn FnMut() -> bool,
+    ) -> Step {
+        let packet = match Packet::from_bytes(bytes) {
+            Ok(p) => p,
+            Err(_) => return self.malformed(bytes),
+        };
+        let confirmable = match packet.header.get_type() {
+            MessageType::Confirmable => true,
+            MessageType::NonConfirmable => false,
+            // We send no confirmable messages, so ACKs and RSTs from the peer need nothing.
+            MessageType::Acknowledgement | MessageType::Reset => return Step::Nothing,
+        };
+        let message_id = packet.header.message_id;
+        if matches!(packet.header.code, MessageClass::Empty) {
+            // A CoAP ping (RFC 7252 §4.3): answer an empty CON with RST.
+            return if confirmable {
+                Step::Reply(empty(MessageType::Reset, message_id))
+            } else {
+                Step::Nothing
+            };
+        }
+        self.expire(now);
+        // Deduplication (RFC 7252 §4.5): a message id seen within the lifetime is a
+        // retransmission; a CON gets the same response again, a NON nothing.
+        if let Some(seen) = self.seen.iter().find(|s| s.message_id == message_id) {
+            return match (&seen.response, confirmable) {
+                (Some(r), true) => Step::Reply(r.clone()),
+                _ => Step::Nothing,
+            };
+        }
+        let meta = RequestMeta {
+            message_id,
+            confirmable,
+            token: packet.get_token().to_vec(),
+            block1: None,
+        };
+        let MessageClass::Request(method) = packet.header.code else {
+            // A response or reserved code sent to a server: reject (§4.2, §4.3).
+            return if confirmable {
+                Step::Reply(empty(MessageType::Reset, message_id))
+            } else {
+                Step::Nothing
+            };
+        };
+        let continuation = self.upload.is_some()
+            && packet
+                .get_first_option(CoapOption::Block1)
+                .and_then(|b| Block::parse(b).ok())
+                .is_some_and(|b| b.num > 0);
+        if !continuation && !admit() {
+            return Step::Reply(self.respond(&meta, Err(CoapError::TooManyRequests), now));
+        }
+        match self.route(method, &packet, meta.clone(), now) {
+            Ok(step) => step,
+            Err(e) => Step::Reply(self.respond(&meta, Err(e), now)),
+        }
+    }
+
+    /// The response to a request whose telemetry was ingested (or refused).
+    pub fn finish(
+        &mut self,
+        upload: Upload,
+        result: Result<(), CoapError>,
+        now: Instant,
+    ) -> Vec<u8> {
+        self.respond(&upload.request, result.map(|()| Reply::changed()), now)
+    }
+
+    fn route(
+        &mut self,
+        method: RequestType,
+        packet: &Packet,
+        mut meta: RequestMeta,
+        now: Instant,
+    ) -> Result<Step, CoapError> {
+        for (number, _) in packet.options() {
+            if number % 2 == 1 && !KNOWN_OPTIONS.contains(number) {
+                return Err(CoapError::BadOption(format!(
+                    "critical option {number} is not supported"
+                )));
+            }
+        }
+        let path = uri_path(packet)?;
+        match path.as_slice() {
+            [w, c] if w == ".well-known" && c == "core" => {
+                if method != RequestType::Get {
+                    return Err(CoapError::MethodNotAllowed("GET".into()));
+                }
+                let reply = Reply {
+                    code: ResponseType::Content,
+                    content_format: Some(40),
+                    payload: WELL_KNOWN_CORE.as_bytes().to_vec(),
+                    ..Reply::default()
+                };
+                Ok(Step::Reply(self.respond(&meta, Ok(reply), now)))
+            }
+            [t] if t == TELEMETRY => {
+                if method != RequestType::Post {
+                    return Err(CoapError::MethodNotAllowed("POST".into()));
+                }
+                let media = media_of(packet)?;
+                let block1 = packet
+                    .get_first_option(CoapOption::Block1)
+                    .map(|b| Block::parse(b))
+                    .transpose()?;
+                let Some(block) = block1 else {
+                    if packet.payload.len() > self.limits.max_body {
+                        return Err(CoapError::TooLarge {
+                            max: self.limits.max_body,
+                        });
+                    }
+                    return Ok(Step::Ingest(Upload {
+                        media,
+                        payload: packet.payload.clone(),
+                        request: meta,
+                    }));
+                };
+                meta.block1 = Some(block);
+                self.block1(packet, media, block, meta, now)
+            }
+            _ => Err(CoapError::NotFound(format!("/{}", path.join("/")))),
+        }
+    }
+
+    /// One block of a block-wise POST (RFC 7959 §2.5).
+    fn block1(
+        &mut self,
+        packet: &Packet,
+        media: Media,
+        block: Block,
+        meta: RequestMeta,
+        now: Instant,
+    ) -> Result<Step, CoapError> {
+        let max = self.limits.max_body;
+        let offset = (block.num as usize).saturating_mul(block.size());
+        if block.num == 0 {
+            // Size1 announces the whole body (RFC 7959 §4): refuse early.
+            if let Some(size) = packet.get_first_option(CoapOption::Size1)
+                && uint(size) as usize > max
+            {
+                self.upload = None;
+                return Err(CoapError::TooLarge { max });
+            }
+            self.upload = Some(Reassembly {
+                media,
+                body: Vec::new(),
+                next_offset: 0,
+                last: now,
+            });
+        }
+        let Some(up) = self.upload.as_mut() else {
+            return Err(CoapError::Incomplete(format!(
+                "block {} arrived but no block-wise upload is in progress (it expired or never started with block 0)",
+                block.num
+            )));
+        };
+        if offset != up.next_offset {
+            let expected = up.next_offset;
+            self.upload = None;
+            return Err(CoapError::Incomplete(format!(
+                "block {} starts at byte {offset}, expected byte {expected}; start again with block 0",
+                block.num
+            )));
+        }
+        if block.more && packet.payload.len() != block.size() {
+            self.upload = None;
+            return Err(CoapError::BadRequest(format!(
+                "block {} carries {} bytes but its size is {} and more blocks follow (RFC 7959 §2.2)",
+                block.num,
+                packet.payload.len(),
+                block.size()
+            )));
+        }
+        if up.body.len() + packet.payload.len() > max {
+            self.upload = None;
+            return Err(CoapError::TooLarge { max });
+        }
+        up.body.extend_from_slice(&packet.payload);
+        up.next_offset = up.body.len();
+        up.last = now;
+        if block.more {
+            let reply = Reply {
+                code: ResponseType::Continue,
+                ..Reply::default()
+            };
+            return Ok(Step::Reply(self.respond(&meta, Ok(reply), now)));
+        }
+        let Some(up) = self.upload.take() else {
+            return Err(CoapError::Incomplete("the upload vanished".into()));
+        };
+        Ok(Step::Ingest(Upload {
+            media: up.media,
+            payload: up.body,
+            request: meta,
+        }))
+    }
+
+    fn expire(&mut self, now: Instant) {
+        let lifetime = self.limits.dedup_lifetime;
+        while self
+            .seen
+            .front()
+            .is_some_and(|s| now.duration_since(s.at) > lifetime)
+        {
+            self.seen.pop_front();
+        }
+        if self
+            .upload
+            .as_ref()
+            .is_some_and(|u| now.duration_since(u.last) > self.limits.reassembly_timeout)
+        {
+            self.upload = None;
+        }
+    }
+
+    /// Build the response, remember it under the request's message id.
+    fn respond(
+        &mut self,
+        meta: &RequestMeta,
+        result: Result<Reply, CoapError>,
+        now: Instant,
+    ) -> Vec<u8> {
+        let reply = result.unwrap_or_else(Reply::error);
+        let mut p = Packet::new();
+        if meta.confirmable {
+            // Piggybacked response (RFC 7252 §5.2.1).
+            p.header.set_type(MessageType::Acknowledgement);
+            p.header.message_id = meta.message_id;
+        } else {
+            // A NON request gets a NON response with a new message id (§5.2.3).
+            p.header.set_type(MessageType::NonConfirmable);
+            p.header.message_id = self.next_message_id;
+            self.next_message_id = self.next_message_id.wrapping_add(1);
+        }
+        p.set_token(meta.token.clone());
+        p.header.code = MessageClass::Response(reply.code);
+        if let Some(cf) = reply.content_format {
+            p.add_option(CoapOption::ContentFormat, uint_bytes(cf));
+        }
+        if let Some(b) = meta.block1 {
+            // Echo the block on success (§2.3); 4.13 gets its own Size1 below.
+            if !reply.code_is_error() {
+                p.add_option(CoapOption::Block1, b.encode());
+            }
+        }
+        if let Some(size1) = reply.size1 {
+            p.add_option(CoapOption::Size1, uint_bytes(size1));
+        }
+        if let Some(age) = reply.max_age {
+            p.add_option(CoapOption::MaxAge, uint_bytes(age));
+        }
+        p.payload = reply.payload;
+        let bytes = p.to_bytes_unlimited().unwrap_or_else(|_| {
+            // Only a token over 8 bytes fails to encode, and parsing refused it already.
+            empty(MessageType::Reset, meta.message_id)
+        });
+        if self.seen.len() >= self.limits.dedup_window {
+            self.seen.pop_front();
+        }
+        self.seen.push_back(Seen {
+            message_id: meta.message_id,
+            at: now,
+            response: Some(bytes.clone()),
+        });
+        bytes
+    }
+
+    /// A datagram that is not a CoAP message: a CON gets RST (§4.2) if its
+    /// message id can be read, anything else is dropped.
+    fn malformed(&self, bytes: &[u8]) -> Step {
+        if bytes.len() >= 4 && bytes[0] >> 6 == 1 && (bytes[0] >> 4) & 3 == 0 {
+            Step::Reply(empty(
+                MessageType::Reset,
+                u16::from_be_bytes([bytes[2], bytes[3]]),
+            ))
+        } else {
+            Step::Nothing
+        }
+    }
+}
+
+/// A response before it is framed.
+#[derive(Debug)]
+struct Reply {
+    code: ResponseType,
+    content_format: Option<u32>,
+    size1: Option<u32>,
+    max_age: Option<u32>,
+    payload: Vec<u8>,
+}
+
+impl Default for Reply {
+    fn default() -> Reply {
+        Reply {
+            code: ResponseType::Changed,
+            content_format: None,
+            size1: None,
+            max_age: None,
+            payload: Vec::new(),
+        }
+    }
+}
+
+impl Reply {
+    fn changed() -> Reply {
+        Reply::default()
+    }
+
+    /// An error response with its diagnostic payload (RFC 7252 §5.5.2).
+    fn error(e: CoapError) -> Reply {
+        Reply {
+            code: e.code(),
+            size1: match &e {
+                // 4.13 says how large a body may be (RFC 7959 §2.9.3).
+                CoapError::TooLarge { max } => Some(u32::try_from(*max).unwrap_or(u32::MAX)),
+                _ => None,
+            },
+            max_age: match &e {
+                // 4.29: try again in a second (RFC 8516 §4).
+                CoapError::TooManyRequests => Some(1),
+                _ => None,
+            },
+            payload: e.to_string().into_bytes(),
+            ..Reply::default()
+        }
+    }
+
+    fn code_is_error(&self) -> bool {
+        !matches!(
+            self.code,
+            ResponseType::Changed | ResponseType::Content | ResponseType::Continue
+        )
+    }
+}
+
+fn empty(kind: MessageType, message_id: u16) -> Vec<u8> {
+    let mut p = Packet::new();
+    p.header.set_type(kind);
+    p.header.message_id = message_id;
+    p.header.code = MessageClass::Empty;
+    // An empty message with no token and no options always encodes.
+    p.to_bytes().unwrap_or_default()
+}
+
+fn uri_path(packet: &Packet) -> Result<Vec<String>, CoapError> {
+    let Some(segments) = packet.get_option(CoapOption::UriPath) else {
+        return Ok(Vec::new());
+    };
+    segments
+        .iter()
+        .map(|s| {
+            String::from_utf8(s.clone())
+                .map_err(|_| CoapError::BadRequest("a Uri-Path segment is not UTF-8".into()))
+        })
+        .collect()
+}
+
+/// The payload's media type from its Content-Format (RFC 7252 §5.10.3); none said
+/// means the model's decoder reads its natural format.
+fn media_of(packet: &Packet) -> Result<Media, CoapError> {
+    let Some(cf) = packet.get_first_option(CoapOption::ContentFormat) else {
+        return Ok(Media::Unspecified);
+    };
+    if cf.len() > 2 {
+        return Err(CoapError::BadOption(
+            "Content-Format is longer than 2 bytes".into(),
+        ));
+    }
+    let cf = uint(cf) as u16;
+    Media::from_content_format(cf).ok_or(CoapError::UnsupportedContentFormat(cf))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,184 @@
+//! One DTLS session: the handshake (PSK looked up by identity), then CoAP requests
+//! one at a time: rate limit, the [`Exchanges`] state machine, authorization of
+//! every POST against the registry (a revoked or deleted device, or one whose PSK
+//! was replaced, gets 4.01 and the session ends), decode and durable commit, and
+//! only then the response.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use webrtc_dtls::conn::DTLSConn;
+
+use super::CoapServer;
+use super::dtls::{self, PeerConn};
+use super::error::CoapError;
+use super::exchange::{Exchanges, Limits, Step, Upload};
+
+/// Requests per second, with a burst (token bucket).
+struct Bucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(rate: u32, burst: u32) -> Bucket {
+        Bucket {
+            rate: f64::from(rate.max(1)),
+            burst: f64::from(burst.max(1)),
+            tokens: f64::from(burst.max(1)),
+            last: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+pub(super) async fn serve(server: Arc<CoapServer>, conn: PeerConn, stop: CancellationToken) {
+    let peer = webrtc_util::Conn::remote_addr(&conn);
+    let config = dtls::config(
+        server.registry.clone(),
+        server.keys.clone(),
+        server.metrics.clone(),
+        Duration::from_secs(1),
+    );
+    let handshake = DTLSConn::new(Arc::new(conn), config, false, None);
+    let timeout = Duration::from_secs(server.config.handshake_timeout_secs);
+    let dtls = tokio::select! {
+        _ = stop.cancelled() => return,
+        r = tokio::time::timeout(timeout, handshake) => match r {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                server.metrics.error("coap_handshake");
+                tracing::debug!(?peer, error = %e, "DTLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                server.metrics.error("coap_handshake_timeout");
+                tracing::debug!(?peer, "DTLS handshake timed out");
+                return;
+            }
+        },
+    };
+    let identity =
+        String::from_utf8_lossy(&dtls.connection_state().await.identity_hint).into_owned();
+    let generation = match server.keys.lookup(&server.registry, &identity) {
+        Ok(Some((_, generation, _))) => generation,
+        _ => {
+            let _ = dtls.close().await;
+            return;
+        }
+    };
+    tracing::debug!(?peer, device = %identity, "CoAP session open");
+    server.metrics.coap_sessions.inc();
+    serve_requests(&server, &dtls, &identity, generation, &stop).await;
+    server.metrics.coap_sessions.dec();
+    let _ = dtls.close().await;
+    tracing::debug!(?peer, device = %identity, "CoAP session closed");
+}
+
+async fn serve_requests(
+    server: &CoapServer,
+    dtls: &DTLSConn,
+    device_id: &str,
+    generation: u64,
+    stop: &CancellationToken,
+) {
+    let c = &server.config;
+    let mut exchanges = Exchanges::new(Limits {
+        max_body: c.max_body,
+        reassembly_timeout: Duration::from_secs(c.reassembly_timeout_secs),
+        dedup_window: 256,
+        dedup_lifetime: Duration::from_secs(247),
+    });
+    let mut bucket = Bucket::new(c.rate_limit_per_sec, c.rate_burst);
+    let idle = Duration::from_secs(c.idle_timeout_secs.max(1));
+    let mut buf = vec![0u8; 16 * 1024 + 512];
+    loop {
+        let n = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = tokio::time::timeout(idle, dtls.read(&mut buf, None)) => match r {
+                Ok(Ok(n)) => n,
+                // close_notify, a fatal alert, or the connection closed.
+                Ok(Err(_)) => return,
+                Err(_) => return, // idle
+            },
+        };
+        let mut admit = || {
+            let ok = bucket.take();
+            if !ok {
+                server.metrics.error("coap_rate_limited");
+            }
+            ok
+        };
+        let now = Instant::now().into_std();
+        let (reply, end) = match exchanges.on_datagram(&buf[..n], now, &mut admit) {
+            Step::Nothing => continue,
+            Step::Reply(bytes) => (bytes, false),
+            Step::Ingest(upload) => {
+                let result = post(server, device_id, generation, &upload).await;
+                let end = matches!(result, Err(CoapError::Unauthorized(_)));
+                if let Err(e) = &result {
+                    tracing::debug!(device = %device_id, error = %e, "CoAP telemetry refused");
+                }
+                (
+                    exchanges.finish(upload, result, Instant::now().into_std()),
+                    end,
+                )
+            }
+        };
+        if dtls.write(&reply, None).await.is_err() || end {
+            return;
+        }
+    }
+}
+
+/// Authorize and ingest one telemetry body. The device must still be active with
+/// the PSK this session was opened with.
+async fn post(
+    server: &CoapServer,
+    device_id: &str,
+    generation: u64,
+    upload: &Upload,
+) -> Result<(), CoapError> {
+    let unauthorized = || {
+        server.metrics.error("coap_unauthorized");
+        CoapError::Unauthorized(
+            "this device was revoked or deleted, or its PSK was replaced; handshake again with its current key".into(),
+        )
+    };
+    let device = match server.keys.lookup(&server.registry, device_id) {
+        Ok(Some((d, g, _))) if g == generation => d,
+        Ok(_) => return Err(unauthorized()),
+        Err(e) => {
+            tracing::warn!(error = %e, "CoAP: registry lookup");
+            return Err(CoapError::Unavailable(format!(
+                "the registry is unavailable ({e}); try again later"
+            )));
+        }
+    };
+    let decoder = server
+        .registry
+        .model(&device.model)
+        .map(|m| m.decoder)
+        .unwrap_or_default();
+    server
+        .ingest
+        .ingest(&device.id, &decoder, upload.media, &upload.payload, "coap")
+        .await?;
+    Ok(())
+}
