@@ -37,6 +37,7 @@ pub struct Config {
     pub dns: DnsConfig,
     pub dhcp: DhcpConfig,
     pub coap: CoapConfig,
+    pub updates: UpdatesConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -266,6 +267,31 @@ impl Default for DhcpConfig {
             lease_secs: 3600,
             port: 67,
             reservations: Vec::new(),
+        }
+    }
+}
+
+/// Firmware updates (`crate::updates`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpdatesConfig {
+    pub max_payload_bytes: u64,
+    pub tick_ms: u64,
+    pub renotify_secs: u64,
+    pub device_timeout_secs: u64,
+    pub notices_per_tick: usize,
+    pub public_url: String,
+}
+
+impl Default for UpdatesConfig {
+    fn default() -> Self {
+        UpdatesConfig {
+            max_payload_bytes: 256 << 20,
+            tick_ms: 500,
+            renotify_secs: 30,
+            device_timeout_secs: 3600,
+            notices_per_tick: 500,
+            public_url: String::new(),
         }
     }
 }

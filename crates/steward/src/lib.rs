@@ -11,6 +11,7 @@
 //! - [`api`]: the HTTP API (operator and device), SSE, OpenAPI, metrics endpoint.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`server`]: wiring and shutdown.
+//! - [`updates`]: firmware updates: SUIT uploads, campaigns, the device agent.
 //! - [`demo`]: the simulated city fleet of `steward demo`.
 //! - [`cli`]: the command line.
 
@@ -26,3 +27,4 @@ pub mod pki;
 pub mod registry;
 pub mod server;
 pub mod store;
+pub mod updates;

@@ -45,6 +45,9 @@ pub fn open_data_dir(config: &Config, clock: SharedClock) -> anyhow::Result<Data
         SqliteStore::open(&path.join("steward.db"), config.store.synchronous)
             .map_err(|e| anyhow::anyhow!("opening the store in {}: {e}", path.display()))?,
     );
+    // The update tables too, before anyone is told the gateway is up.
+    crate::updates::store::UpdateStore::open(&path.join("steward.db"))
+        .map_err(|e| anyhow::anyhow!("opening the update tables in {}: {e}", path.display()))?;
     let pki = Arc::new(Pki::load_or_create(&path, &config.server.hostnames)?);
     let (new_admin_token, admin_hash) = admin_token(&path, store.as_ref())?;
     let registry = Registry::new(store.clone(), pki, clock);
@@ -108,6 +111,26 @@ pub fn http_scheme(config: &Config, addr: SocketAddr) -> &'static str {
     }
 }
 
+/// The base URL devices download firmware payloads from: `[updates] public_url`,
+/// else the API's scheme with the first configured hostname and the bound port.
+pub fn public_url(config: &Config, http: SocketAddr) -> String {
+    if !config.updates.public_url.is_empty() {
+        return config.updates.public_url.trim_end_matches('/').to_string();
+    }
+    let host = config
+        .server
+        .hostnames
+        .first()
+        .cloned()
+        .unwrap_or_else(|| http.ip().to_string());
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    format!("{}://{host}:{}", http_scheme(config, http), http.port())
+}
+
 /// Bind the configured addresses.
 pub async fn bind(config: &Config) -> anyhow::Result<(TcpListener, TcpListener)> {
     let http = TcpListener::bind(config.server.http)
@@ -161,6 +184,18 @@ pub async fn run(
         config.coap.clone(),
         metrics.clone(),
     );
+    let update_service = crate::updates::service::UpdateService::new(
+        crate::updates::Updates::open(
+            &data.path,
+            data.registry.clone(),
+            clock.clone(),
+            config.updates.max_payload_bytes,
+        )?,
+        broker.clone(),
+        config.updates.clone(),
+        public_url(&config, http.local_addr()?),
+    );
+    broker.set_status_sink(update_service.clone());
     let state = AppState {
         registry: data.registry.clone(),
         ingest: ingest.clone(),
@@ -168,10 +203,12 @@ pub async fn run(
         metrics,
         admin_hash: data.admin_hash.clone().into(),
         max_body: config.http.max_body,
+        updates: Some(update_service.updates().clone()),
     };
     tracing::info!(http = %http.local_addr()?, mqtts = %mqtts.local_addr()?, coaps = %coaps.local_addr()?, data = %data.path.display(), "Steward is running");
 
     let stop = CancellationToken::new();
+    tokio::spawn(update_service.run(stop.clone()));
     let api_stop = stop.clone();
     let http_tls = config
         .server

@@ -3,6 +3,7 @@
 //!
 //! - `error.rs`: [`ApiError`], the API layer's errors and their HTTP statuses.
 //! - `tls.rs`: a TLS listener, so the API is served over HTTPS off loopback.
+//! - `updates.rs`: firmware updates (anchors, uploads, campaigns, payload download).
 //! - this file: routes, authentication, handlers.
 //!
 //! Authentication: operators send `Authorization: Bearer <admin token>`; devices
@@ -11,6 +12,7 @@
 mod error;
 mod leases;
 mod tls;
+mod updates;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -48,6 +50,8 @@ pub struct AppState {
     /// SHA-256 (hex) of the admin token; the token itself is not kept.
     pub admin_hash: Arc<str>,
     pub max_body: usize,
+    /// The update operations (`crate::updates`), when the service runs.
+    pub updates: Option<crate::updates::Updates>,
 }
 
 #[derive(OpenApi)]
@@ -114,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/readings/stream", get(stream))
         .merge(leases::router())
+        .merge(updates::routes(4 << 20))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
@@ -129,12 +134,14 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     match tls {
         None => {
-            axum::serve(listener, router(state))
+            let app = router(state).into_make_service_with_connect_info::<updates::Peer>();
+            axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown)
                 .await
         }
         Some(config) => {
-            axum::serve(tls::TlsListener::new(listener, config), router(state))
+            let app = router(state).into_make_service_with_connect_info::<updates::Peer>();
+            axum::serve(tls::TlsListener::new(listener, config), app)
                 .with_graceful_shutdown(shutdown)
                 .await
         }
@@ -288,10 +295,25 @@ async fn ingest_telemetry(
     Ok((StatusCode::CREATED, Json(Ingested { stored })))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceListParams {
+    /// Only devices out of date (a newer firmware exists) or out of support,
+    /// with the firmware facts (`updates::Outdated`).
+    outdated: Option<bool>,
+}
+
 #[utoipa::path(get, path = "/api/v1/devices", tag = "devices", security(("admin_token" = [])),
-    responses((status = 200, body = [Device])))]
-async fn list_devices(State(s): State<AppState>, _: Admin) -> Result<Json<Vec<Device>>, ApiError> {
-    Ok(Json(s.registry(move |r| r.list()).await?))
+    params(DeviceListParams), responses((status = 200, body = [Device])))]
+async fn list_devices(
+    State(s): State<AppState>,
+    Query(p): Query<DeviceListParams>,
+    _: Admin,
+) -> Result<Response, ApiError> {
+    if p.outdated == Some(true) {
+        return Ok(Json(updates::outdated(&s).await?).into_response());
+    }
+    Ok(Json(s.registry(move |r| r.list()).await?).into_response())
 }
 
 #[utoipa::path(post, path = "/api/v1/devices", tag = "devices", security(("admin_token" = [])),

@@ -1,5 +1,7 @@
 //! `steward firmware …`: sign, verify and show SUIT envelopes (the maker's and the
-//! operator's tools), thin over the `suit` crate.
+//! operator's tools), thin over the `suit` crate; and, on a data directory,
+//! `anchor` (a model's trust anchor), `upload` (envelope + payload), `list`,
+//! `support` (a model's support period), over [`crate::updates::Updates`].
 
 use std::path::PathBuf;
 
@@ -48,6 +50,71 @@ pub enum FirmwareCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Set a model's trust anchor: the maker's public key and the vendor-id /
+    /// class-id its manifests carry. Only envelopes that verify with it are accepted.
+    Anchor {
+        /// Model name
+        model: String,
+        /// The maker's public key (PEM)
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        vendor_id: uuid::Uuid,
+        #[arg(long)]
+        class_id: uuid::Uuid,
+        #[command(flatten)]
+        common: super::Common,
+    },
+    /// Upload a firmware release: the payload (stored by its SHA-256) and its
+    /// envelope, verified against the model's anchor. Prints the firmware id.
+    Upload {
+        file: PathBuf,
+        #[arg(long)]
+        payload: PathBuf,
+        /// A version label for people (default: the sequence number)
+        #[arg(long)]
+        version: Option<String>,
+        #[command(flatten)]
+        common: super::Common,
+    },
+    /// List uploaded firmware.
+    List {
+        #[command(flatten)]
+        common: super::Common,
+    },
+    /// Set a model's support period (devices past it are listed as out of support).
+    Support {
+        model: String,
+        /// Last day of support, YYYY-MM-DD (UTC); `none` for no end
+        #[arg(long)]
+        until: String,
+        #[command(flatten)]
+        common: super::Common,
+    },
+}
+
+/// Open the data directory's update tables (the CLI beside a running server).
+pub(super) fn open_updates(common: &super::Common) -> anyhow::Result<crate::updates::Updates> {
+    let config = common.load()?;
+    let data = super::open(common)?;
+    Ok(crate::updates::Updates::open(
+        &data.path,
+        data.registry,
+        std::sync::Arc::new(crate::clock::SystemClock),
+        config.updates.max_payload_bytes,
+    )?)
+}
+
+fn parse_day(s: &str) -> anyhow::Result<Option<f64>> {
+    if s == "none" {
+        return Ok(None);
+    }
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let d = time::Date::parse(s, &fmt)
+        .map_err(|e| anyhow::anyhow!("--until `{s}`: write YYYY-MM-DD or `none` ({e})"))?;
+    // Supported through the whole of that day.
+    let end = d.with_hms(23, 59, 59)?.assume_utc();
+    Ok(Some(end.unix_timestamp() as f64))
 }
 
 fn read(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
@@ -118,6 +185,66 @@ pub fn run(command: FirmwareCommand) -> anyhow::Result<bool> {
                 file.display(),
                 envelope.sequence_number()
             );
+            Ok(true)
+        }
+        FirmwareCommand::Anchor {
+            model,
+            key,
+            vendor_id,
+            class_id,
+            common,
+        } => {
+            let u = open_updates(&common)?;
+            let a = u.set_anchor(&model, &read_text(&key)?, vendor_id, class_id)?;
+            println!(
+                "trust anchor of model {} set (vendor-id {}, class-id {})",
+                a.model, a.vendor_id, a.class_id
+            );
+            Ok(true)
+        }
+        FirmwareCommand::Upload {
+            file,
+            payload,
+            version,
+            common,
+        } => {
+            let u = open_updates(&common)?;
+            let envelope = read(&file)?;
+            let f = std::fs::File::open(&payload)
+                .with_context(|| format!("reading {}", payload.display()))?;
+            let (digest, size) = u
+                .store_payload(std::io::BufReader::new(f))
+                .with_context(|| format!("storing {}", payload.display()))?;
+            eprintln!(
+                "payload {} stored ({size} bytes, SHA-256 {digest})",
+                payload.display()
+            );
+            let fw = u
+                .upload(&envelope, version.as_deref())
+                .with_context(|| format!("uploading {}", file.display()))?;
+            eprintln!(
+                "firmware {} accepted: model {}, sequence {}, version {}",
+                fw.id, fw.model, fw.seq, fw.version
+            );
+            println!("{}", fw.id);
+            Ok(true)
+        }
+        FirmwareCommand::List { common } => {
+            let u = open_updates(&common)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&u.store.firmware_list()?)?
+            );
+            Ok(true)
+        }
+        FirmwareCommand::Support {
+            model,
+            until,
+            common,
+        } => {
+            let u = open_updates(&common)?;
+            u.set_support(&model, parse_day(&until)?)?;
+            println!("support period of model {model} set");
             Ok(true)
         }
         FirmwareCommand::Show { file, json } => {

@@ -2,9 +2,12 @@
 //! Each subcommand is a thin layer over the library; errors are reported with
 //! anyhow here and nowhere deeper.
 //!
-//! - `firmware.rs`: `steward firmware …` (sign, verify, show SUIT envelopes).
+//! - `firmware.rs`: `steward firmware …` (sign, verify, show SUIT envelopes; anchor,
+//!   upload, list, support on a data directory).
+//! - `campaign.rs`: `steward campaign …` (create, list, show, watch, pause, resume, abort).
 //! - `mud_tools.rs`: `steward mud …` (check, sign, new, learn, show) over the `mud` crate.
 
+mod campaign;
 mod firmware;
 mod mud_tools;
 
@@ -104,6 +107,11 @@ enum Command {
     Firmware {
         #[command(subcommand)]
         command: firmware::FirmwareCommand,
+    },
+    /// Firmware campaigns: staged rollouts in waves.
+    Campaign {
+        #[command(subcommand)]
+        command: campaign::CampaignCommand,
     },
     /// Configuration.
     Config {
@@ -391,6 +399,13 @@ pub fn main() -> anyhow::Result<()> {
             }
         }
         Command::Mud { command } => mud_tools::run(command),
+        Command::Campaign { command } => {
+            if campaign::run(command)? {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
+        }
     }
 }
 

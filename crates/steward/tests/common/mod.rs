@@ -50,14 +50,20 @@ impl Gateway {
     // The child is waited for by `kill9`, `terminate` or `Drop`.
     #[allow(clippy::zombie_processes)]
     pub fn start(data: &Path, config: Option<&str>) -> Gateway {
+        Gateway::start_on(data, config, "127.0.0.1:0", "127.0.0.1:0")
+    }
+
+    /// [`Gateway::start`] on given addresses (a restart on the same ports).
+    #[allow(clippy::zombie_processes)]
+    pub fn start_on(data: &Path, config: Option<&str>, http: &str, mqtts: &str) -> Gateway {
         std::fs::create_dir_all(data).unwrap();
         let mut cmd = Command::new(BIN);
         cmd.args([
             "serve",
             "--http",
-            "127.0.0.1:0",
+            http,
             "--mqtts",
-            "127.0.0.1:0",
+            mqtts,
             "--coaps",
             "127.0.0.1:0",
             "--data",

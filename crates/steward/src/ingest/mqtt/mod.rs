@@ -10,6 +10,9 @@
 //! - a device publishes to `steward/v1/devices/{id}/telemetry` (SenML JSON, or CBOR
 //!   with the MQTT 5 content type `application/senml+cbor`) or `.../telemetry/cbor`;
 //! - it may subscribe to `steward/v1/devices/{id}/commands/#`;
+//! - firmware updates (`crate::updates`): it may subscribe to
+//!   `steward/v1/devices/{id}/update` (notices) and publishes its status reports to
+//!   `.../update/status`, which go to the update service, not to telemetry;
 //! - nothing else: another device's topics are refused.
 
 pub mod codec;
@@ -76,8 +79,19 @@ pub enum Delivery {
     Dropped,
 }
 
+/// Where devices' update status reports go (the update service). A report is
+/// acknowledged after the future resolves `Ok` (the report is stored).
+pub trait StatusSink: Send + Sync + 'static {
+    fn report(
+        self: Arc<Self>,
+        device_id: String,
+        payload: Bytes,
+    ) -> futures::future::BoxFuture<'static, Result<(), String>>;
+}
+
 pub struct Broker {
     pub(crate) registry: Registry,
+    pub(crate) status_sink: std::sync::OnceLock<Arc<dyn StatusSink>>,
     pub(crate) ingest: Ingest,
     pub(crate) config: MqttConfig,
     pub(crate) metrics: Arc<Metrics>,
@@ -100,6 +114,7 @@ impl Broker {
     ) -> Arc<Broker> {
         Arc::new(Broker {
             registry,
+            status_sink: std::sync::OnceLock::new(),
             ingest,
             config,
             metrics,
@@ -225,8 +240,24 @@ impl Broker {
 
     /// Send a command to a device: `steward/v1/devices/{id}/commands/{name}`.
     pub fn send_command(&self, device_id: &str, name: &str, payload: Bytes, qos: u8) -> Delivery {
+        self.publish_to_device(device_id, &format!("commands/{name}"), payload, qos)
+    }
+
+    /// Route devices' update status reports to `sink` (set once, at start).
+    pub fn set_status_sink(&self, sink: Arc<dyn StatusSink>) {
+        let _ = self.status_sink.set(sink);
+    }
+
+    /// Publish to `steward/v1/devices/{id}/{suffix}` (commands, update notices).
+    pub fn publish_to_device(
+        &self,
+        device_id: &str,
+        suffix: &str,
+        payload: Bytes,
+        qos: u8,
+    ) -> Delivery {
         let msg = Message {
-            topic: format!("{TOPIC_ROOT}/{device_id}/commands/{name}"),
+            topic: format!("{TOPIC_ROOT}/{device_id}/{suffix}"),
             payload,
             qos: qos.min(1),
         };

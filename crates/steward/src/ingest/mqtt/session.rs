@@ -551,7 +551,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
             In::Subscribe { pkid, filters } => {
                 let mut granted = Vec::with_capacity(filters.len());
                 for (filter, qos) in filters {
-                    if may_subscribe(&st.commands, &filter) {
+                    if may_subscribe(&st.commands, &filter)
+                        || filter == format!("{TOPIC_ROOT}/{}/update", st.device.id)
+                    {
                         let q = qos.min(1);
                         st.subscriptions.retain(|(f, _)| *f != filter);
                         st.subscriptions.push((filter, q));
@@ -605,6 +607,21 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
             }));
             None
         };
+        if let Some(sink) = self.broker.status_sink.get()
+            && p.topic == format!("{TOPIC_ROOT}/{}/update/status", st.device.id)
+        {
+            // A firmware update status report: to the update service, acknowledged
+            // once it is stored.
+            let report = sink.clone().report(st.device.id.clone(), p.payload.clone());
+            st.inflight.push_back(Box::pin(async move {
+                let result = report
+                    .await
+                    .map(|()| 0)
+                    .map_err(|why| (Reason::PayloadFormatInvalid, why));
+                Ack { pkid, qos, result }
+            }));
+            return None;
+        }
         let media = match media_of(&st.telemetry, &p.topic, p.content_type.as_deref()) {
             Ok(f) => f,
             Err(TopicError::NotAllowed) => {

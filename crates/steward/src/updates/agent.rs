@@ -1,0 +1,352 @@
+//! A device's update agent, as the simulated devices of `steward demo` and the
+//! tests run it: a real MQTT client over TLS (rumqttc) and a real HTTPS client
+//! (reqwest on rustls/ring) holding the device's certificate.
+//!
+//! On a notice it checks everything itself, as a device must (RFC 9019 §3): the
+//! envelope's signature with its maker's key (not Steward's word), the sequence
+//! number against what it runs (anti-rollback), the payload size claim against
+//! its flash, the payload's digest against the manifest. It downloads with
+//! `Range` requests, resuming where an interrupted download stopped, and reports
+//! every state. It can be told to fail a share of installs.
+//!
+//! A notice for firmware it already runs is answered `succeeded` without
+//! installing again, and a repeated notice for a failed campaign is answered
+//! `failed` again: so Steward may notice again whenever in doubt (after a restart).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use futures::StreamExt;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
+use tokio_util::sync::CancellationToken;
+
+use super::service::{Notice, StatusReport};
+use crate::ingest::mqtt::TOPIC_ROOT;
+
+/// How one agent behaves.
+#[derive(Clone)]
+pub struct AgentOptions {
+    pub device_id: String,
+    /// MQTT/TLS host and port (the host name must match Steward's certificate).
+    pub mqtt_host: String,
+    pub mqtt_port: u16,
+    /// The device's TLS client configuration (its certificate, Steward's CA).
+    pub tls: Arc<rustls::ClientConfig>,
+    /// The maker's key the device trusts for firmware.
+    pub maker_key: suit::VerifyingKey,
+    /// Share of installs that fail (0.0..=1.0), chosen per (device, campaign) by
+    /// a hash, so a repeated notice fails the same way.
+    pub fail_share: f64,
+    /// Stop the first download of each payload after this many bytes (the
+    /// connection drops), to exercise resuming with Range.
+    pub interrupt_after: Option<u64>,
+    /// The largest image this device can hold.
+    pub max_image: u64,
+    /// How long "installing" takes.
+    pub install_time: Duration,
+    /// Sequence number of the firmware the device runs at start.
+    pub installed_seq: u64,
+}
+
+/// What an agent did, for tests and the demo.
+#[derive(Debug, Clone, Default)]
+pub struct AgentStats {
+    pub installed_seq: u64,
+    /// Installs carried out (a repeated notice must not add one).
+    pub installs: u32,
+    /// Notices received.
+    pub notices: u32,
+    /// Downloads resumed with a Range request answered 206.
+    pub resumed: u32,
+    /// Every report sent: (campaign, state, reason).
+    pub reports: Vec<(String, String, Option<String>)>,
+}
+
+/// A running agent's shared view.
+#[derive(Clone, Default)]
+pub struct AgentHandle {
+    pub stats: Arc<Mutex<AgentStats>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl AgentHandle {
+    pub fn stats(&self) -> AgentStats {
+        lock(&self.stats).clone()
+    }
+}
+
+struct Agent {
+    opts: AgentOptions,
+    client: AsyncClient,
+    http: reqwest::Client,
+    handle: AgentHandle,
+    /// Campaign → outcome already reached (state, reason).
+    outcomes: Mutex<HashMap<String, (String, Option<String>)>>,
+    /// Campaigns being worked on now.
+    busy: Mutex<std::collections::HashSet<String>>,
+    /// Payload digest → bytes received so far (survives a dropped download).
+    partial: tokio::sync::Mutex<HashMap<String, Vec<u8>>>,
+    /// Payloads whose first download was already interrupted on purpose.
+    interrupted: Mutex<std::collections::HashSet<String>>,
+}
+
+/// Start an agent; it runs until `stop` is cancelled.
+pub fn spawn(opts: AgentOptions, stop: CancellationToken) -> anyhow::Result<AgentHandle> {
+    let mut mqtt = MqttOptions::new(
+        opts.device_id.clone(),
+        opts.mqtt_host.clone(),
+        opts.mqtt_port,
+    );
+    mqtt.set_keep_alive(Duration::from_secs(30));
+    mqtt.set_max_packet_size(256 * 1024, 256 * 1024);
+    mqtt.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+        opts.tls.clone(),
+    )));
+    let (client, mut events) = AsyncClient::new(mqtt, 64);
+    let http = reqwest::Client::builder()
+        .use_preconfigured_tls((*opts.tls).clone())
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(120))
+        .build()?;
+    let handle = AgentHandle::default();
+    lock(&handle.stats).installed_seq = opts.installed_seq;
+    let agent = Arc::new(Agent {
+        opts,
+        client,
+        http,
+        handle: handle.clone(),
+        outcomes: Mutex::new(HashMap::new()),
+        busy: Mutex::new(Default::default()),
+        partial: tokio::sync::Mutex::new(HashMap::new()),
+        interrupted: Mutex::new(Default::default()),
+    });
+    let topic = format!("{TOPIC_ROOT}/{}/update", agent.opts.device_id);
+    tokio::spawn(async move {
+        loop {
+            let ev = tokio::select! {
+                _ = stop.cancelled() => {
+                    let _ = agent.client.disconnect().await;
+                    return;
+                }
+                ev = events.poll() => ev,
+            };
+            match ev {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    let client = agent.client.clone();
+                    let topic = topic.clone();
+                    tokio::spawn(async move {
+                        let _ = client.subscribe(topic, QoS::AtLeastOnce).await;
+                    });
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) if p.topic == topic => {
+                    let agent = agent.clone();
+                    tokio::spawn(async move { agent.on_notice(&p.payload).await });
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(device = %agent.opts.device_id, error = %e, "agent connection; retrying");
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                }
+            }
+        }
+    });
+    Ok(handle)
+}
+
+/// Whether this (device, campaign) is one of the `share` that fail.
+fn fails(device: &str, campaign: &str, share: f64) -> bool {
+    if share <= 0.0 {
+        return false;
+    }
+    let h = super::sha256_hex(format!("{device}/{campaign}").as_bytes());
+    let n = u32::from_str_radix(&h[..8], 16).unwrap_or(0) as f64 / u32::MAX as f64;
+    n < share
+}
+
+impl Agent {
+    async fn report(&self, campaign: &str, state: &str, reason: Option<String>) {
+        let r = StatusReport {
+            campaign: campaign.to_string(),
+            state: state.to_string(),
+            reason: reason.clone(),
+        };
+        lock(&self.handle.stats)
+            .reports
+            .push((campaign.to_string(), state.to_string(), reason));
+        let Ok(body) = serde_json::to_vec(&r) else {
+            return;
+        };
+        let topic = format!("{TOPIC_ROOT}/{}/update/status", self.opts.device_id);
+        if let Err(e) = self
+            .client
+            .publish(topic, QoS::AtLeastOnce, false, body)
+            .await
+        {
+            tracing::debug!(device = %self.opts.device_id, error = %e, "status report not queued");
+        }
+    }
+
+    async fn finish(&self, campaign: &str, state: &str, reason: Option<String>) {
+        lock(&self.outcomes).insert(campaign.to_string(), (state.to_string(), reason.clone()));
+        self.report(campaign, state, reason).await;
+    }
+
+    async fn on_notice(self: Arc<Self>, payload: &[u8]) {
+        lock(&self.handle.stats).notices += 1;
+        let notice: Notice = match serde_json::from_slice(payload) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::info!(device = %self.opts.device_id, error = %e, "not an update notice");
+                return;
+            }
+        };
+        let done = lock(&self.outcomes).get(&notice.campaign).cloned();
+        if let Some((state, reason)) = done {
+            // Asked again: say again how it ended, without doing it again.
+            self.report(&notice.campaign, &state, reason).await;
+            return;
+        }
+        if !lock(&self.busy).insert(notice.campaign.clone()) {
+            return; // working on it
+        }
+        let result = self.update(&notice).await;
+        lock(&self.busy).remove(&notice.campaign);
+        match result {
+            Ok(state) => self.finish(&notice.campaign, state, None).await,
+            Err(why) => self.finish(&notice.campaign, "failed", Some(why)).await,
+        }
+    }
+
+    /// Verify, download, check, install. `Ok` names the final state.
+    async fn update(&self, n: &Notice) -> Result<&'static str, String> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&n.envelope)
+            .map_err(|e| format!("the notice's envelope is not base64: {e}"))?;
+        let env = suit::verify(&bytes, &self.opts.maker_key)
+            .map_err(|e| format!("envelope rejected: {e}"))?;
+        let seq = env.sequence_number();
+        let installed = lock(&self.handle.stats).installed_seq;
+        if seq == installed {
+            // Already running it (installed by an earlier notice): nothing to do.
+            return Ok("succeeded");
+        }
+        if seq < installed {
+            return Err(format!(
+                "rollback refused: sequence number {seq} is below the installed {installed}"
+            ));
+        }
+        let params = env.parameters();
+        let size = params
+            .first()
+            .and_then(|p| p.image_size)
+            .ok_or("the manifest has no image size")?;
+        if size > self.opts.max_image {
+            return Err(format!(
+                "the manifest claims an image of {size} bytes, more than this device's {} bytes",
+                self.opts.max_image
+            ));
+        }
+        self.report(&n.campaign, "downloading", None).await;
+        let image = self.download(&n.url, &n.firmware, size).await?;
+        env.check_payload(&image)
+            .map_err(|e| format!("payload rejected: {e}"))?;
+        self.report(&n.campaign, "installing", None).await;
+        tokio::time::sleep(self.opts.install_time).await;
+        if fails(&self.opts.device_id, &n.campaign, self.opts.fail_share) {
+            return Err("install failed (simulated): the device kept its old firmware".into());
+        }
+        let mut st = lock(&self.handle.stats);
+        st.installed_seq = seq;
+        st.installs += 1;
+        Ok("succeeded")
+    }
+
+    /// Download `size` bytes, resuming with `Range` after a dropped connection.
+    async fn download(&self, url: &str, digest: &str, size: u64) -> Result<Vec<u8>, String> {
+        let mut partial = self.partial.lock().await;
+        let buf = partial.entry(digest.to_string()).or_default();
+        for _attempt in 0..5 {
+            if buf.len() as u64 >= size {
+                break;
+            }
+            let mut req = self.http.get(url);
+            let from = buf.len() as u64;
+            if from > 0 {
+                req = req
+                    .header("Range", format!("bytes={from}-"))
+                    .header("If-Range", format!("\"{digest}\""));
+            }
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::debug!(device = %self.opts.device_id, error = %e, "download failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    continue;
+                }
+            };
+            match resp.status().as_u16() {
+                200 => buf.clear(),
+                206 => lock(&self.handle.stats).resumed += 1,
+                s => {
+                    let body = resp.text().await.unwrap_or_default();
+                    return Err(format!("download answered {s}: {body}"));
+                }
+            }
+            let cut = self
+                .opts
+                .interrupt_after
+                .filter(|_| lock(&self.interrupted).insert(digest.to_string()));
+            let mut stream = resp.bytes_stream();
+            let mut got = 0u64;
+            while let Some(chunk) = stream.next().await {
+                let Ok(chunk) = chunk else {
+                    break;
+                };
+                if buf.len() as u64 + chunk.len() as u64 > size {
+                    return Err(format!(
+                        "the server sent more than the {size} bytes the manifest claims"
+                    ));
+                }
+                let take = match cut {
+                    Some(c) if got + chunk.len() as u64 > c => (c - got) as usize,
+                    _ => chunk.len(),
+                };
+                buf.extend_from_slice(&chunk[..take]);
+                got += take as u64;
+                if take < chunk.len() {
+                    break; // drop the connection halfway
+                }
+            }
+        }
+        if buf.len() as u64 != size {
+            return Err(format!(
+                "download incomplete: {} of {size} bytes after 5 attempts",
+                buf.len()
+            ));
+        }
+        Ok(partial.remove(digest).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failing_share_is_stable_and_about_right() {
+        let n = (0..1000)
+            .filter(|i| fails(&format!("dev-{i}"), "c", 0.3))
+            .count();
+        assert!((200..400).contains(&n), "{n}");
+        assert_eq!(fails("a", "c", 0.3), fails("a", "c", 0.3));
+        assert!(!fails("a", "c", 0.0));
+    }
+}
