@@ -172,11 +172,13 @@ async fn anchors_upload_anti_rollback_and_resumable_download() {
     assert_eq!(sha256_hex(&std::fs::read(&part).unwrap()), digest);
 
     // The agent's own download, cut halfway on purpose, resumes with Range.
-    let handles = f.agents(|i, o| {
-        if i == 0 {
-            o.interrupt_after = Some(150_000);
-        }
-    });
+    let handles = f
+        .agents_connected(|i, o| {
+            if i == 0 {
+                o.interrupt_after = Some(150_000);
+            }
+        })
+        .await;
     let id = f
         .create_campaign(serde_json::json!({"firmware": fw2, "waves": "100%"}))
         .await;
@@ -211,7 +213,7 @@ async fn campaign_to_200_devices_completes_wave_by_wave() {
     // Before: every device is out of date.
     let outdated = f.get_json("/api/v1/devices?outdated=true").await;
     assert_eq!(outdated.as_array().unwrap().len(), 200);
-    let handles = f.agents(|_, _| {});
+    let handles = f.agents_connected(|_, _| {}).await;
     // The CLI creates it; the running server picks it up.
     let out = f.cli(&[
         "campaign",
@@ -293,7 +295,7 @@ async fn campaign_to_200_devices_completes_wave_by_wave() {
 async fn thirty_percent_failures_halt_after_the_first_failing_wave() {
     let f = Fleet::start("sensor", 100, "").await;
     let (fw, _) = f.release(5, &payload(8 * 1024, 5), None);
-    let handles = f.agents(|_, o| o.fail_share = 0.3);
+    let handles = f.agents_connected(|_, o| o.fail_share = 0.3).await;
     let id = f
         .create_campaign(serde_json::json!({
             "firmware": fw, "waves": "10%,30%,60%,100%", "failure_threshold": 0.1
@@ -342,16 +344,23 @@ async fn a_payload_tampered_in_storage_is_rejected_by_the_devices() {
     let mut bad = std::fs::read(&stored).unwrap();
     bad[10_000] ^= 0xff;
     std::fs::write(&stored, &bad).unwrap();
-    let handles = f.agents(|_, _| {});
+    let handles = f.agents_connected(|_, _| {}).await;
     let id = f
         .create_campaign(
             serde_json::json!({"firmware": fw, "waves": "100%", "failure_threshold": 0.5}),
         )
         .await;
+    // The halt fires as soon as 3 of 5 failed; the devices already noticed
+    // still report how they ended.
     let p = f
-        .wait_campaign(&id, 60, "the campaign to halt", |p| state(p) == "halted")
+        .wait_campaign(
+            &id,
+            60,
+            "the campaign to halt with every device failed",
+            |p| state(p) == "halted" && p["waves"][0]["failed"] == 5,
+        )
         .await;
-    assert_eq!(p["waves"][0]["failed"], 5, "{p:#}");
+    assert_eq!(p["waves"][0]["succeeded"], 0, "{p:#}");
     for d in f.devices_of(&id).await {
         let reason = d["reason"].as_str().unwrap();
         assert!(reason.contains("payload rejected"), "{reason}");
@@ -368,14 +377,19 @@ async fn devices_refuse_an_envelope_below_what_they_run() {
     let (fw, _) = f.release(6, &payload(4096, 6), None);
     // The devices already run sequence 10 (installed some other way): Steward
     // does not know it, the devices themselves refuse the rollback.
-    let handles = f.agents(|_, o| o.installed_seq = 10);
+    let handles = f.agents_connected(|_, o| o.installed_seq = 10).await;
     let id = f
         .create_campaign(
             serde_json::json!({"firmware": fw, "waves": "100%", "failure_threshold": 0.5}),
         )
         .await;
-    f.wait_campaign(&id, 60, "the campaign to halt", |p| state(p) == "halted")
-        .await;
+    f.wait_campaign(
+        &id,
+        60,
+        "the campaign to halt with every device failed",
+        |p| state(p) == "halted" && p["waves"][0]["failed"] == 3,
+    )
+    .await;
     for d in f.devices_of(&id).await {
         let reason = d["reason"].as_str().unwrap();
         assert!(
@@ -392,7 +406,9 @@ async fn devices_refuse_an_envelope_below_what_they_run() {
 async fn kill_mid_campaign_and_restart_resumes_without_repeats_or_gaps() {
     let mut f = Fleet::start("lock", 60, "").await;
     let (fw, _) = f.release(8, &payload(16 * 1024, 8), None);
-    let handles = f.agents(|_, o| o.install_time = std::time::Duration::from_millis(400));
+    let handles = f
+        .agents_connected(|_, o| o.install_time = std::time::Duration::from_millis(400))
+        .await;
     let id = f
         .create_campaign(serde_json::json!({"firmware": fw, "waves": "5,30%,100%"}))
         .await;

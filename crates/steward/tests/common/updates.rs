@@ -304,6 +304,30 @@ impl Fleet {
             .collect()
     }
 
+    /// [`Fleet::agents`], then wait until all are connected.
+    pub async fn agents_connected(
+        &self,
+        f: impl FnMut(usize, &mut AgentOptions),
+    ) -> Vec<AgentHandle> {
+        let h = self.agents(f);
+        self.wait_connected(self.devices.len()).await;
+        h
+    }
+
+    /// Wait until `n` devices are connected over MQTT (then they subscribe at once).
+    pub async fn wait_connected(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let h = self.get_json("/healthz").await;
+            if h["mqtt_connected"].as_u64().unwrap_or(0) as usize >= n {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                return;
+            }
+            assert!(Instant::now() < deadline, "devices did not connect: {h}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn create_campaign(&self, body: serde_json::Value) -> String {
         let (code, text) = self.post_json("/api/v1/campaigns", body).await;
         assert_eq!(code, 201, "campaign: {text}");
