@@ -610,3 +610,102 @@ fn sign_manifest(sk: &suit::SigningKey, shared: &[u8]) -> Vec<u8> {
         .raw(&manifest_bstr);
     e.finish()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_resume_abort_progress_events_and_support_tracking() {
+    require("curl");
+    let f = Fleet::start("gauge", 10, "").await;
+    let (fw, _) = f.release(1, &payload(4096, 1), None);
+    let _handles = f.agents_connected(|_, _| {}).await;
+    let id = f
+        .create_campaign(serde_json::json!({"firmware": fw, "waves": "2,100%"}))
+        .await;
+    let (code, body) = f
+        .post_json(
+            &format!("/api/v1/campaigns/{id}/pause"),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let p = f.get_json(&format!("/api/v1/campaigns/{id}")).await;
+    assert_eq!(state(&p), "paused");
+    assert_eq!(
+        p["waves"][1]["pending"], 8,
+        "a paused campaign starts no wave: {p:#}"
+    );
+    let (code, body) = f
+        .post_json(
+            &format!("/api/v1/campaigns/{id}/pause"),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(code, 409, "{body}");
+
+    // Progress as server-sent events, read by curl until the stream ends.
+    let url = f.url(&format!("/api/v1/campaigns/{id}/events"));
+    let (ca, admin) = (f.ca(), f.gw.admin.clone());
+    let sse = std::thread::spawn(move || {
+        Command::new("curl")
+            .args(["-sS", "-N", "--max-time", "60", "--cacert"])
+            .arg(ca)
+            .arg("-H")
+            .arg(format!("Authorization: Bearer {admin}"))
+            .arg(url)
+            .output()
+            .unwrap()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let out = f.cli(&["campaign", "resume", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = tokio::task::block_in_place(|| sse.join().unwrap());
+    let events = String::from_utf8_lossy(&out.stdout).to_string();
+    let progress: Vec<serde_json::Value> = events
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert!(events.contains("event: progress"), "{events}");
+    assert_eq!(state(&progress[0]), "paused", "{events}");
+    assert_eq!(state(progress.last().unwrap()), "completed", "{events}");
+    // `campaign watch` on a finished campaign prints it and exits 0.
+    let out = f.cli(&["campaign", "watch", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("completed"), "{}", text(&out));
+
+    // A newer release: everyone is out of date again; abort its campaign.
+    let (fw2, _) = f.release(2, &payload(4096, 2), None);
+    let outdated = f.get_json("/api/v1/devices?outdated=true").await;
+    let list = outdated.as_array().unwrap();
+    assert_eq!(list.len(), 10);
+    assert_eq!(list[0]["installed_seq"], 1);
+    assert_eq!(list[0]["latest_seq"], 2);
+    assert_eq!(list[0]["out_of_support"], false);
+    let id2 = f
+        .create_campaign(serde_json::json!({"firmware": fw2, "waves": "1,100%"}))
+        .await;
+    let out = f.cli(&["campaign", "abort", &id2]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (code, body) = f
+        .post_json(
+            &format!("/api/v1/campaigns/{id2}/resume"),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(code, 409, "{body}");
+    assert!(body.contains("aborted already"), "{body}");
+
+    // Support ended: the devices are listed as out of support.
+    let out = f.cli(&["firmware", "support", "gauge", "--until", "2001-02-03"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let outdated = f.get_json("/api/v1/devices?outdated=true").await;
+    assert!(
+        outdated.as_array().unwrap().iter().all(
+            |d| d["out_of_support"] == true && d["support_until"].as_f64() == Some(981244799.0)
+        ),
+        "{outdated:#}"
+    );
+    let out = f.cli(&["firmware", "support", "gauge", "--until", "yesterday"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("YYYY-MM-DD"), "{}", text(&out));
+}
