@@ -1,10 +1,11 @@
 //! `steward demo`: a gateway and a simulated city fleet on one machine.
 //!
-//! Every simulated device is a real MQTT client (rumqttc) over TLS with its own
-//! certificate from the gateway's CA, publishing at its own pace, each kind in its
-//! own format: air-quality sensors in SenML, parking-spot sensors in Cayenne LPP,
-//! streetlights in a vendor JSON document; their models' decoders make them all
-//! SenML readings.
+//! Every simulated device is a real client publishing at its own pace, each kind
+//! in its own format: air-quality sensors in SenML, parking-spot sensors in Cayenne
+//! LPP, streetlights in a vendor JSON document — these over MQTT/TLS (rumqttc) with
+//! their own certificates from the gateway's CA — and noise sensors in SenML CBOR
+//! over CoAP/DTLS with a pre-shared key; their models' decoders make them all SenML
+//! readings.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,6 +37,8 @@ enum Kind {
     AirQuality,
     Parking,
     Streetlight,
+    /// A constrained device: CoAP over DTLS-PSK, SenML CBOR.
+    Noise,
 }
 
 impl Kind {
@@ -44,13 +47,14 @@ impl Kind {
             Kind::AirQuality => "aq-sensor",
             Kind::Parking => "parking-sensor",
             Kind::Streetlight => "streetlight",
+            Kind::Noise => "noise-sensor",
         }
     }
     /// How the model's payloads are decoded: the fleet speaks three formats, and
     /// the API shows one vocabulary.
     fn decoder(self) -> payload::Decoder {
         let declaration = match self {
-            Kind::AirQuality => serde_json::json!({"kind": "senml"}),
+            Kind::AirQuality | Kind::Noise => serde_json::json!({"kind": "senml"}),
             // A LoRaWAN-style node: Cayenne LPP "presence" on channel 1.
             Kind::Parking => serde_json::json!({"kind": "cayenne-lpp"}),
             // A vendor JSON document, mapped field by field.
@@ -71,6 +75,7 @@ impl Kind {
             Kind::AirQuality => Duration::from_secs(5),
             Kind::Parking => Duration::from_secs(7),
             Kind::Streetlight => Duration::from_secs(10),
+            Kind::Noise => Duration::from_secs(6),
         }
     }
 }
@@ -107,6 +112,17 @@ fn pack(kind: Kind, state: &mut f64, rng: &mut impl Rng) -> Vec<u8> {
                 {"n": "temperature", "u": "Cel", "v": (rng.random_range(8.0..14.0_f64) * 10.0).round() / 10.0},
                 {"n": "humidity", "u": "%RH", "v": rng.random_range(55.0..80.0_f64).round()}
             ]))
+        }
+        Kind::Noise => {
+            *state = (*state + rng.random_range(-3.0..3.0)).clamp(35.0, 85.0);
+            let level = (*state * 10.0).round() / 10.0;
+            let json = json_bytes(serde_json::json!([
+                {"bn": "urn:steward:noise:", "bt": now, "n": "LAeq", "u": "dB", "v": level},
+                {"n": "LAmax", "u": "dB", "v": level + rng.random_range(2.0..9.0_f64).round()}
+            ]));
+            senml::Pack::from_json(&json)
+                .and_then(|p| p.to_cbor())
+                .unwrap_or_default()
         }
         Kind::Parking => {
             if rng.random_bool(0.3) {
@@ -169,6 +185,56 @@ async fn device_loop(
     }
 }
 
+/// How a simulated device authenticates.
+enum Creds {
+    Tls(Arc<rustls::ClientConfig>),
+    Psk(String),
+}
+
+/// A CoAP device: one DTLS session, a confirmable POST per period; a new session
+/// after any error.
+async fn coap_device_loop(
+    id: String,
+    kind: Kind,
+    addr: SocketAddr,
+    key: String,
+) -> anyhow::Result<()> {
+    use crate::ingest::coap::client::CoapClient;
+    let mut state = 55.0_f64;
+    let start = rand::rng().random_range(0..kind.period().as_millis() as u64);
+    tokio::time::sleep(Duration::from_millis(start)).await;
+    let mut tick = tokio::time::interval(kind.period());
+    let mut client: Option<CoapClient> = None;
+    loop {
+        tick.tick().await;
+        if client.is_none() {
+            match CoapClient::connect(addr, &id, &key).await {
+                Ok(c) => client = Some(c),
+                Err(e) => {
+                    tracing::debug!(device = %id, error = %e, "demo CoAP handshake; retrying");
+                    continue;
+                }
+            }
+        }
+        let body = {
+            let mut rng = rand::rng();
+            pack(kind, &mut state, &mut rng)
+        };
+        if let Some(c) = client.as_mut() {
+            match c.post(112, &body).await {
+                Ok(r) if r.code == coap_lite::ResponseType::Changed => {}
+                Ok(r) => {
+                    tracing::warn!(device = %id, code = ?r.code, payload = %String::from_utf8_lossy(&r.payload), "demo CoAP post refused");
+                }
+                Err(e) => {
+                    tracing::debug!(device = %id, error = %e, "demo CoAP post; reconnecting");
+                    client = None;
+                }
+            }
+        }
+    }
+}
+
 pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let (_tmp, data_path) = match opts.data {
         Some(p) => (None, p),
@@ -192,6 +258,10 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let http_addr = http.local_addr()?;
     let scheme = server::http_scheme(&config, http_addr);
     let mqtts_addr = mqtts.local_addr()?;
+    let mut coaps_addr = coaps.local_addr()?;
+    if coaps_addr.ip().is_unspecified() {
+        coaps_addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
     let admin = match &data.new_admin_token {
         Some(t) => t.clone(),
         None => std::fs::read_to_string(data.path.join("admin-token"))?
@@ -199,7 +269,13 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
             .to_string(),
     };
 
-    let kinds = [Kind::AirQuality, Kind::Parking, Kind::Streetlight];
+    let kinds = [
+        Kind::AirQuality,
+        Kind::Parking,
+        Kind::Streetlight,
+        Kind::Noise,
+    ];
+    let psk = crate::ingest::coap::PskKeys::load_or_create(&data.path)?;
     for kind in kinds {
         match data.registry.model(kind.model()) {
             Ok(_) => {
@@ -225,11 +301,23 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     }
     let mut fleet = Vec::new();
     for i in 0..opts.devices {
-        let kind = kinds[i % 3];
-        let name = format!("{}-{:03}", kind.model(), i / 3 + 1);
+        let kind = kinds[i % kinds.len()];
+        let name = format!("{}-{:03}", kind.model(), i / kinds.len() + 1);
         // A reused data directory: the device is made again with a new certificate.
         if let Ok(old) = data.registry.get(&name) {
             data.registry.delete(&old.id)?;
+        }
+        if let Kind::Noise = kind {
+            let device = data.registry.create_device(NewDevice {
+                name,
+                model: kind.model().into(),
+                zone: None,
+                tags: vec!["demo".into(), "coap".into()],
+                firmware_version: Some("1.0.0".into()),
+            })?;
+            let (_, key) = psk.issue(&data.registry, &device.id)?;
+            fleet.push((device.id, kind, Creds::Psk(key)));
+            continue;
         }
         let issued = data.registry.add_device_with_certificate(
             NewDevice {
@@ -243,7 +331,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         )?;
         let key = issued.key_pem.context("demo keys are made here")?;
         let tls = device_tls(&issued.ca_pem, &issued.cert_pem, &key)?;
-        fleet.push((issued.device.id, kind, tls));
+        fleet.push((issued.device.id, kind, Creds::Tls(tls)));
     }
     let example = fleet
         .first()
@@ -254,6 +342,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     println!("  data directory: {}", data.path.display());
     println!("  HTTP API:       {scheme}://{http_addr}/api/v1/openapi.json");
     println!("  MQTT/TLS:       {mqtts_addr}");
+    println!("  CoAP/DTLS-PSK:  {coaps_addr}");
     println!("  admin token:    {admin}");
     println!("Live readings:");
     println!(
@@ -265,9 +354,13 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     );
     println!("Press Ctrl-C to stop.");
 
-    for (id, kind, tls) in fleet {
+    for (id, kind, creds) in fleet {
         tokio::spawn(async move {
-            if let Err(e) = device_loop(id.clone(), kind, mqtts_addr, tls).await {
+            let result = match creds {
+                Creds::Tls(tls) => device_loop(id.clone(), kind, mqtts_addr, tls).await,
+                Creds::Psk(key) => coap_device_loop(id.clone(), kind, coaps_addr, key).await,
+            };
+            if let Err(e) = result {
                 tracing::warn!(device = %id, error = %e, "demo device stopped");
             }
         });

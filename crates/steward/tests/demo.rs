@@ -1,5 +1,5 @@
-//! `steward demo`: the simulated fleet connects over MQTT/TLS and its readings
-//! reach the API.
+//! `steward demo`: the simulated fleet connects over MQTT/TLS and CoAP/DTLS-PSK and
+//! its readings reach the API.
 
 mod common;
 
@@ -15,7 +15,7 @@ fn demo_fleet_publishes_readings() {
         .args([
             "demo",
             "--devices",
-            "9",
+            "8",
             "--seconds",
             "25",
             "--http",
@@ -60,7 +60,8 @@ fn demo_fleet_publishes_readings() {
     let mut seen = false;
     for _ in 0..150 {
         let h = get("/healthz");
-        if h["mqtt_connected"] == 9 && h["readings_stored"].as_u64().unwrap_or(0) >= 9 {
+        // Eight devices over four kinds: six speak MQTT, two (noise sensors) CoAP.
+        if h["mqtt_connected"] == 6 && h["readings_stored"].as_u64().unwrap_or(0) >= 8 {
             seen = true;
             break;
         }
@@ -73,13 +74,20 @@ fn demo_fleet_publishes_readings() {
     );
     let devices = get("/api/v1/devices");
     let devices = devices.as_array().unwrap();
-    assert_eq!(devices.len(), 9);
-    assert!(devices.iter().all(|d| d["strength"] == "certificate"));
+    assert_eq!(devices.len(), 8);
+    for d in devices {
+        let expected = if d["model"] == "noise-sensor" {
+            "token" // a DTLS pre-shared key, which the gateway knows too
+        } else {
+            "certificate"
+        };
+        assert_eq!(d["strength"], expected, "{d}");
+    }
     let models: std::collections::BTreeSet<_> = devices
         .iter()
         .map(|d| d["model"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(models.len(), 3, "{models:?}");
+    assert_eq!(models.len(), 4, "{models:?}");
     // Three payload formats, one vocabulary: each kind's readings are SenML records.
     let decoders: std::collections::BTreeSet<_> = get("/api/v1/models")
         .as_array()
@@ -101,15 +109,25 @@ fn demo_fleet_publishes_readings() {
                 names.insert(r["n"].as_str().unwrap().to_string());
             }
         }
-        if ["presence_1", "power", "urn:steward:aq:pm2_5"]
-            .iter()
-            .all(|n| names.contains(*n))
+        if [
+            "presence_1",
+            "power",
+            "urn:steward:aq:pm2_5",
+            "urn:steward:noise:LAeq",
+        ]
+        .iter()
+        .all(|n| names.contains(*n))
         {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    for n in ["presence_1", "power", "urn:steward:aq:pm2_5"] {
+    for n in [
+        "presence_1",
+        "power",
+        "urn:steward:aq:pm2_5",
+        "urn:steward:noise:LAeq",
+    ] {
         assert!(
             names.contains(n),
             "no `{n}` reading from the fleet: {names:?}"

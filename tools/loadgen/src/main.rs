@@ -7,6 +7,7 @@
 //! and reports acknowledged messages and readings per second, and the
 //! publish → PUBACK latency (p50/p99/p999) of the measured window after a warm-up.
 //! `--idle` opens N connections, holds them and reports the server's memory.
+//! `loadgen coap` does the same for CoAP over DTLS-PSK (acknowledged POSTs).
 //!
 //! Layout:
 //! - `devices.rs`: the device cache (ids, certificates, keys, tokens) and
@@ -14,9 +15,11 @@
 //! - `client.rs`: one device connection (TLS, CONNECT, publish loop, PUBACKs);
 //! - `run.rs`: the orchestration (connect all, warm-up, measure, drain) and the report;
 //! - `http.rs`: a minimal HTTP/1.1 client for the loopback API and `/metrics`;
-//! - `procfs.rs`: resident memory and CPU time of a process, from `/proc`.
+//! - `procfs.rs`: resident memory and CPU time of a process, from `/proc`;
+//! - `coap.rs`: the CoAP/DTLS-PSK mode (Steward's own client and registry).
 
 mod client;
+mod coap;
 mod devices;
 mod http;
 mod procfs;
@@ -45,6 +48,9 @@ enum Command {
     Provision(devices::ProvisionArgs),
     /// Connect devices from the cache to a broker and publish (or hold them idle).
     Run(Box<RunArgs>),
+    /// CoAP over DTLS-PSK: make devices with PSKs in the gateway's data directory,
+    /// then POST telemetry from each as fast as the gateway acknowledges.
+    Coap(coap::CoapArgs),
 }
 
 /// What one run does; see `loadgen run --help`.
@@ -129,5 +135,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Provision(args) => runtime.block_on(devices::provision(args)),
         Command::Run(args) => runtime.block_on(run::run(*args)),
+        Command::Coap(args) => runtime.block_on(coap::run(args)),
     }
 }
