@@ -13,7 +13,7 @@ use std::net::Ipv4Addr;
 
 pub use dhcproto::v4;
 use dhcproto::v4::{DhcpOption, MessageType, Opcode};
-use dhcproto::{Decodable, Encodable};
+pub use dhcproto::{Decodable, Encodable};
 
 /// The BOOTP fixed header plus the magic cookie (RFC 2131 §2, §3).
 const OPTIONS_AT: usize = 240;
@@ -101,7 +101,10 @@ pub struct Request {
     pub mud_url: Option<Result<String, String>>,
     /// Notes on options that were present but not kept (odd hostname, ...).
     pub notes: Vec<String>,
-    msg: v4::Message,
+    /// The BOOTP flags as sent (the broadcast bit is echoed, RFC 2131 §4.1).
+    flags: u16,
+    /// Option 61 as sent, echoed in replies (RFC 6842).
+    client_id_raw: Option<Vec<u8>>,
 }
 
 impl Request {
@@ -172,7 +175,20 @@ pub fn mud_url(payload: &[u8]) -> Result<String, String> {
             payload.len()
         ));
     }
-    mud::source::mud_url_from_dhcp_payload(payload).map_err(|e| e.to_string())
+    let url = mud::source::mud_url_from_dhcp_payload(payload).map_err(|e| e.to_string())?;
+    // A URL has no spaces or control characters, and a MUD URL is `https://`
+    // with an authority (RFC 8520 §1.6).
+    if !url.bytes().all(|b| b.is_ascii_graphic())
+        || !url
+            .get(..8)
+            .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
+    {
+        return Err(format!(
+            "option 161 `{}` is not an https:// URL without spaces",
+            escape(&payload[..payload.len().min(120)])
+        ));
+    }
+    Ok(url)
 }
 
 /// Read a client's packet.
@@ -193,8 +209,15 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, DhcpError> {
             bytes[1], bytes[2]
         )));
     }
+    // The fixed header is read here, not by dhcproto: its option decoder has
+    // debug assertions that a hostile packet trips (found by the fuzz target).
     let opts = raw_options(&bytes[OPTIONS_AT..])?;
-    let msg = v4::Message::from_bytes(bytes).map_err(|e| DhcpError::Decode(e.to_string()))?;
+    let be32 =
+        |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let xid = be32(4);
+    let flags = u16::from_be_bytes([bytes[10], bytes[11]]);
+    let ciaddr = Ipv4Addr::from(be32(12));
+    let giaddr = Ipv4Addr::from(be32(24));
     let kind = match opts.get(&53).map(Vec::as_slice) {
         Some([t]) => MessageType::from(*t),
         Some(v) => {
@@ -228,10 +251,10 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, DhcpError> {
         .map(|v| escape(&v[..v.len().min(MAX_VENDOR_CLASS)]));
     Ok(Request {
         kind,
-        xid: msg.xid(),
-        broadcast: msg.flags().broadcast(),
-        ciaddr: msg.ciaddr(),
-        giaddr: msg.giaddr(),
+        xid,
+        broadcast: flags & 0x8000 != 0,
+        ciaddr,
+        giaddr,
         mac: Mac(mac),
         client_id: opts
             .get(&61)
@@ -245,7 +268,8 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, DhcpError> {
             .get(&mud::source::DHCPV4_OPTION_MUD_URL)
             .map(|p| mud_url(p)),
         notes,
-        msg,
+        flags,
+        client_id_raw: opts.get(&61).filter(|v| !v.is_empty()).cloned(),
     })
 }
 
@@ -279,7 +303,7 @@ pub fn reply_bytes(req: &Request, kind: ReplyKind, yiaddr: Ipv4Addr, p: &Params)
         &req.mac.0,
     );
     m.set_opcode(Opcode::BootReply);
-    m.set_flags(req.msg.flags());
+    m.set_flags(v4::Flags::from(req.flags));
     let o = m.opts_mut();
     o.insert(DhcpOption::ServerIdentifier(p.server));
     match kind {
@@ -303,11 +327,9 @@ pub fn reply_bytes(req: &Request, kind: ReplyKind, yiaddr: Ipv4Addr, p: &Params)
         }
     }
     // RFC 6842: echo the client identifier.
-    if let Some(DhcpOption::ClientIdentifier(id)) =
-        req.msg.opts().get(v4::OptionCode::ClientIdentifier)
-    {
-        let id = id.clone();
-        m.opts_mut().insert(DhcpOption::ClientIdentifier(id));
+    if let Some(id) = &req.client_id_raw {
+        m.opts_mut()
+            .insert(DhcpOption::ClientIdentifier(id.clone()));
     }
     if kind != ReplyKind::Nak {
         m.set_yiaddr(yiaddr);

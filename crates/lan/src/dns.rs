@@ -22,7 +22,7 @@ pub use hickory_proto::op::{Message, Query, ResponseCode};
 pub use hickory_proto::rr::{Name, RecordType};
 
 use hickory_proto::op::{Edns, MessageType, OpCode};
-use hickory_proto::rr::{DNSClass, RData};
+use hickory_proto::rr::{DNSClass, RData, Record};
 
 /// Longest CNAME chain followed from the question's name.
 pub const MAX_CHAIN: usize = 16;
@@ -270,6 +270,15 @@ pub struct Resolved {
     pub foreign: usize,
 }
 
+/// The address an A or AAAA record holds.
+pub fn record_addr(r: &Record) -> Option<IpAddr> {
+    match &r.data {
+        RData::A(a) => Some(IpAddr::V4(a.0)),
+        RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+        _ => None,
+    }
+}
+
 /// Follow the CNAME chain from `qname` in the answer section (at most
 /// [`MAX_CHAIN`] links, in any order) and collect the A/AAAA records of names in
 /// the chain, at most `max_addrs` distinct addresses. Address records beyond the
@@ -277,7 +286,13 @@ pub struct Resolved {
 /// is told is exactly what the gateway can allow.
 pub fn extract(qname: &Name, answer: &mut Message, max_addrs: usize) -> Resolved {
     if answer.response_code != ResponseCode::NoError {
-        return Resolved::default();
+        // No addresses from an error answer, and none told to the device.
+        let before = answer.answers.len();
+        answer.answers.retain(|r| record_addr(r).is_none());
+        return Resolved {
+            foreign: before - answer.answers.len(),
+            ..Resolved::default()
+        };
     }
     let mut chain: Vec<Name> = vec![qname.clone()];
     let mut ttl = u32::MAX;
@@ -303,10 +318,8 @@ pub fn extract(qname: &Name, answer: &mut Message, max_addrs: usize) -> Resolved
     let mut seen = HashSet::new();
     let mut addr_ttl = u32::MAX;
     answer.answers.retain(|r| {
-        let addr = match &r.data {
-            RData::A(a) => IpAddr::V4(a.0),
-            RData::AAAA(a) => IpAddr::V6(a.0),
-            _ => return true,
+        let Some(addr) = record_addr(r) else {
+            return true;
         };
         if !chain.contains(&r.name) {
             out.foreign += 1;

@@ -60,6 +60,11 @@ fn malformed_option_161_is_named_and_the_rest_still_read() {
         ),
         ("empty", opt(161, b""), "non-empty"),
         (
+            "spaces, one slash",
+            opt(161, b"https:/um/d.ex    son"),
+            "https:// URL",
+        ),
+        (
             "absurdly long",
             {
                 let long = format!("https://mud.example.test/{}", "a".repeat(2000));

@@ -401,7 +401,11 @@ impl DhcpServer {
     ) -> Option<(Vec<u8>, SocketAddr)> {
         use lan::dhcp::pool::Exhausted;
         use lan::dhcp::v4::MessageType as T;
-        let req = match parse_request(bytes) {
+        let parsed = std::panic::catch_unwind(|| parse_request(bytes)).unwrap_or_else(|_| {
+            // A bug in the codec (the fuzz targets hunt them): drop the packet, keep serving.
+            Err(lan::dhcp::DhcpError::Decode("decoder panicked".into()))
+        });
+        let req = match parsed {
             Ok(r) => r,
             Err(e) => {
                 lock(&self.stats).malformed += 1;
