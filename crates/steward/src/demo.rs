@@ -6,6 +6,9 @@
 //! their own certificates from the gateway's CA — and noise sensors in SenML CBOR
 //! over CoAP/DTLS with a pre-shared key; their models' decoders make them all SenML
 //! readings.
+//! The streetlights also run the update agent (`crate::updates::agent`) on the
+//! same connection, and a firmware campaign to them starts with the demo
+//! (`crate::updates::demo`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -154,16 +157,27 @@ async fn device_loop(
     kind: Kind,
     addr: SocketAddr,
     tls: Arc<rustls::ClientConfig>,
+    agent: Option<crate::updates::agent::AgentOptions>,
 ) -> anyhow::Result<()> {
     let mut opts = MqttOptions::new(id.clone(), "localhost", addr.port());
     opts.set_keep_alive(Duration::from_secs(30));
     opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
     let (client, mut events) = AsyncClient::new(opts, 16);
+    let updater = agent
+        .map(|o| crate::updates::agent::Updater::new(o, client.clone()))
+        .transpose()?;
     tokio::spawn(async move {
         loop {
-            if let Err(e) = events.poll().await {
-                tracing::debug!(error = %e, "demo device connection; retrying");
-                tokio::time::sleep(Duration::from_secs(2)).await;
+            match events.poll().await {
+                Ok(ev) => {
+                    if let Some(u) = &updater {
+                        u.on_event(&ev);
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "demo device connection; retrying");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
             }
         }
     });
@@ -352,12 +366,57 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     println!(
         "  curl -H 'Authorization: Bearer {admin}' http://{http_addr}/api/v1/devices/{example}/latest"
     );
+    // A firmware release for the streetlights and a campaign in waves to them.
+    config.updates.renotify_secs = 5;
+    let release = crate::updates::Updates::open(
+        &data.path,
+        data.registry.clone(),
+        Arc::new(SystemClock),
+        config.updates.max_payload_bytes,
+    )
+    .map_err(anyhow::Error::from)
+    .and_then(|u| crate::updates::demo::prepare(&u, Kind::Streetlight.model()));
+    let maker = match release {
+        Ok(r) => {
+            println!(
+                "Firmware campaign {} to {} streetlights (waves: 2, 25 %, 100 %):",
+                r.campaign.name, r.devices
+            );
+            println!(
+                "  steward campaign watch {} --data {}",
+                r.campaign.id,
+                data.path.display()
+            );
+            Some(r.maker.verifying_key())
+        }
+        Err(e) => {
+            println!("No firmware campaign: {e}");
+            None
+        }
+    };
     println!("Press Ctrl-C to stop.");
 
     for (id, kind, creds) in fleet {
+        let agent = match (&maker, kind, &creds) {
+            (Some(key), Kind::Streetlight, Creds::Tls(tls)) => {
+                Some(crate::updates::agent::AgentOptions {
+                    device_id: id.clone(),
+                    mqtt_host: "localhost".into(),
+                    mqtt_port: mqtts_addr.port(),
+                    tls: tls.clone(),
+                    maker_key: key.clone(),
+                    fail_share: crate::updates::demo::FAIL_SHARE,
+                    interrupt_after: None,
+                    max_image: 16 << 20,
+                    install_time: Duration::from_secs(2),
+                    installed_seq: 0,
+                })
+            }
+            _ => None,
+        };
         tokio::spawn(async move {
             let result = match creds {
-                Creds::Tls(tls) => device_loop(id.clone(), kind, mqtts_addr, tls).await,
+                Creds::Tls(tls) => device_loop(id.clone(), kind, mqtts_addr, tls, agent).await,
                 Creds::Psk(key) => coap_device_loop(id.clone(), kind, coaps_addr, key).await,
             };
             if let Err(e) = result {

@@ -133,6 +133,33 @@ fn demo_fleet_publishes_readings() {
             "no `{n}` reading from the fleet: {names:?}"
         );
     }
+    // The streetlights' firmware campaign runs to its end: every streetlight
+    // reported how its install ended (a few fail on purpose).
+    let (mut finished, mut total) = (0, u64::MAX);
+    let mut last = serde_json::Value::Null;
+    for _ in 0..100 {
+        last = get("/api/v1/campaigns");
+        if let Some(c) = last.as_array().and_then(|a| a.first()) {
+            let p = get(&format!("/api/v1/campaigns/{}", c["id"].as_str().unwrap()));
+            let waves = p["waves"].as_array().cloned().unwrap_or_default();
+            let count = |k: &str| {
+                waves
+                    .iter()
+                    .map(|w| w[k].as_u64().unwrap_or(0))
+                    .sum::<u64>()
+            };
+            finished = count("succeeded") + count("failed");
+            total = count("total");
+            if finished == total || p["campaign"]["state"] == "halted" {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        finished > 0 && total != u64::MAX,
+        "the demo campaign made no progress: {last}"
+    );
     let _ = child.kill();
     let _ = child.wait();
 }

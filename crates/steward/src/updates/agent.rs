@@ -81,6 +81,7 @@ impl AgentHandle {
 }
 
 struct Agent {
+    topic: String,
     opts: AgentOptions,
     client: AsyncClient,
     http: reqwest::Client,
@@ -95,7 +96,7 @@ struct Agent {
     interrupted: Mutex<std::collections::HashSet<String>>,
 }
 
-/// Start an agent; it runs until `stop` is cancelled.
+/// Start an agent on its own MQTT connection; it runs until `stop` is cancelled.
 pub fn spawn(opts: AgentOptions, stop: CancellationToken) -> anyhow::Result<AgentHandle> {
     let mut mqtt = MqttOptions::new(
         opts.device_id.clone(),
@@ -108,48 +109,21 @@ pub fn spawn(opts: AgentOptions, stop: CancellationToken) -> anyhow::Result<Agen
         opts.tls.clone(),
     )));
     let (client, mut events) = AsyncClient::new(mqtt, 64);
-    let http = reqwest::Client::builder()
-        .use_preconfigured_tls((*opts.tls).clone())
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(120))
-        .build()?;
-    let handle = AgentHandle::default();
-    lock(&handle.stats).installed_seq = opts.installed_seq;
-    let agent = Arc::new(Agent {
-        opts,
-        client,
-        http,
-        handle: handle.clone(),
-        outcomes: Mutex::new(HashMap::new()),
-        busy: Mutex::new(Default::default()),
-        partial: tokio::sync::Mutex::new(HashMap::new()),
-        interrupted: Mutex::new(Default::default()),
-    });
-    let topic = format!("{TOPIC_ROOT}/{}/update", agent.opts.device_id);
+    let updater = Updater::new(opts, client)?;
+    let handle = updater.handle();
     tokio::spawn(async move {
         loop {
             let ev = tokio::select! {
                 _ = stop.cancelled() => {
-                    let _ = agent.client.disconnect().await;
+                    let _ = updater.0.client.disconnect().await;
                     return;
                 }
                 ev = events.poll() => ev,
             };
             match ev {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    let client = agent.client.clone();
-                    let topic = topic.clone();
-                    tokio::spawn(async move {
-                        let _ = client.subscribe(topic, QoS::AtLeastOnce).await;
-                    });
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) if p.topic == topic => {
-                    let agent = agent.clone();
-                    tokio::spawn(async move { agent.on_notice(&p.payload).await });
-                }
-                Ok(_) => {}
+                Ok(ev) => updater.on_event(&ev),
                 Err(e) => {
-                    tracing::debug!(device = %agent.opts.device_id, error = %e, "agent connection; retrying");
+                    tracing::debug!(device = %updater.0.opts.device_id, error = %e, "agent connection; retrying");
                     tokio::select! {
                         _ = stop.cancelled() => return,
                         _ = tokio::time::sleep(Duration::from_millis(500)) => {}
@@ -159,6 +133,57 @@ pub fn spawn(opts: AgentOptions, stop: CancellationToken) -> anyhow::Result<Agen
         }
     });
     Ok(handle)
+}
+
+/// The agent over a connection its device already has (the demo's devices
+/// publish telemetry on the same one): feed it the connection's events.
+#[derive(Clone)]
+pub struct Updater(Arc<Agent>);
+
+impl Updater {
+    pub fn new(opts: AgentOptions, client: AsyncClient) -> anyhow::Result<Updater> {
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls((*opts.tls).clone())
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120))
+            .build()?;
+        let handle = AgentHandle::default();
+        lock(&handle.stats).installed_seq = opts.installed_seq;
+        Ok(Updater(Arc::new(Agent {
+            topic: format!("{TOPIC_ROOT}/{}/update", opts.device_id),
+            opts,
+            client,
+            http,
+            handle,
+            outcomes: Mutex::new(HashMap::new()),
+            busy: Mutex::new(Default::default()),
+            partial: tokio::sync::Mutex::new(HashMap::new()),
+            interrupted: Mutex::new(Default::default()),
+        })))
+    }
+
+    pub fn handle(&self) -> AgentHandle {
+        self.0.handle.clone()
+    }
+
+    /// Subscribe on every (re)connection; take notices.
+    pub fn on_event(&self, ev: &Event) {
+        match ev {
+            Event::Incoming(Packet::ConnAck(_)) => {
+                let client = self.0.client.clone();
+                let topic = self.0.topic.clone();
+                tokio::spawn(async move {
+                    let _ = client.subscribe(topic, QoS::AtLeastOnce).await;
+                });
+            }
+            Event::Incoming(Packet::Publish(p)) if p.topic == self.0.topic => {
+                let agent = self.0.clone();
+                let payload = p.payload.clone();
+                tokio::spawn(async move { agent.on_notice(&payload).await });
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Whether this (device, campaign) is one of the `share` that fail.

@@ -7,6 +7,7 @@
 //! - `store.rs`: the tables (in `steward.db`), one transaction per change.
 //! - `service.rs`: [`service::UpdateService`], the I/O layer in the gateway: drives
 //!   running campaigns, publishes notices over MQTT, takes devices' status reports.
+//! - `demo.rs`: the demo fleet's maker, release and campaign.
 //! - `agent.rs`: the device side (used by `steward demo` and the tests): verifies
 //!   the envelope with its maker's key, downloads with Range, reports each state.
 //! - this file: [`Updates`], the operations the CLI and the API share, and
@@ -23,6 +24,7 @@
 
 pub mod agent;
 pub mod campaign;
+pub mod demo;
 pub mod range;
 pub mod service;
 pub mod store;
