@@ -10,6 +10,7 @@
 # can run at once; each lab has its own copy of the addresses below.
 #
 #   PREFIX-dN  device hosts: eth0 10.77.0.(10+N)/24, MAC 02:77:00:00:00:NN, gw 10.77.0.1
+#   (devices resolve through 10.77.0.1, Steward's DNS; the router through the lab DNS)
 #   PREFIX-r   Steward's router: br-lan 10.77.0.1/24 (LAN; bridge ports isolated, with
 #              proxy ARP, so device-to-device traffic is routed through the forward hook
 #              like a private VLAN), up0 192.0.2.1/24 (uplink), forwarding on, no NAT
@@ -59,6 +60,11 @@ down() {
     ip netns del "$ns" 2>/dev/null || true
   done
   rm -rf "$labdir"
+  rm -rf "/etc/netns/$R"
+  for d in /etc/netns/"$prefix"-d*; do
+    [ -d "$d" ] && rm -rf "$d"
+  done
+  return 0
 }
 
 write_hosts() {
@@ -92,6 +98,11 @@ up() {
 
   ip netns add "$R"
   ip netns add "$I"
+  # `ip netns exec` mounts /etc/netns/NS/resolv.conf over /etc/resolv.conf: the
+  # router (Steward: MUD fetches) resolves through the lab DNS, devices through
+  # Steward's DNS forwarder on the LAN.
+  mkdir -p "/etc/netns/$R"
+  echo "nameserver 203.0.113.53" >"/etc/netns/$R/resolv.conf"
   in_ns "$R" ip link set lo up
   in_ns "$I" ip link set lo up
 
@@ -141,6 +152,8 @@ up() {
     local d="$prefix-d$i" addr="10.77.0.$((10 + i))" mac
     mac="$(printf '02:77:00:00:00:%02x' "$i")"
     ip netns add "$d"
+    mkdir -p "/etc/netns/$d"
+    echo "nameserver 10.77.0.1" >"/etc/netns/$d/resolv.conf"
     in_ns "$d" ip link set lo up
     ip link add "${prefix}${i}a" type veth peer name "${prefix}${i}b"
     ip link set "${prefix}${i}a" netns "$R"

@@ -38,6 +38,12 @@ pub struct Config {
     pub dhcp: DhcpConfig,
     pub coap: CoapConfig,
     pub updates: UpdatesConfig,
+    /// `[enforce]`: nftables on the router (netpolicy, enforce).
+    pub enforce: crate::enforce::EnforceConfig,
+    /// `[mud]`: fetching and verifying devices' MUD files.
+    pub mud: crate::netpolicy::mudfetch::MudConfig,
+    /// `[policy]`: zones, consent rules, the site (seeds the applied policy).
+    pub policy: policy::PolicyConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,6 +10,8 @@
 //! - [`enforce`]: enforcement on the network: the devices' DNS forwarder and DHCP server.
 //! - [`api`]: the HTTP API (operator and device), SSE, OpenAPI, metrics endpoint.
 //! - [`metrics`]: Prometheus metrics.
+//! - [`netpolicy`]: the policy engine fed from the registry and MUD files; plan, apply, audit.
+//! - [`enforce`]: nftables on the router, the devices' DNS forwarder and DHCP server.
 //! - [`server`]: wiring and shutdown.
 //! - [`updates`]: firmware updates: SUIT uploads, campaigns, the device agent.
 //! - [`demo`]: the simulated city fleet of `steward demo`.
@@ -23,6 +25,7 @@ pub mod demo;
 pub mod enforce;
 pub mod ingest;
 pub mod metrics;
+pub mod netpolicy;
 pub mod pki;
 pub mod registry;
 pub mod server;

@@ -160,6 +160,32 @@ pub async fn run(
     coaps: UdpSocket,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    // Fail closed: the enforcer's base table goes in before anything else, then
+    // the first compiled policy (netpolicy).
+    let clock0: SharedClock = Arc::new(SystemClock);
+    let enforcer = Arc::new(crate::enforce::Enforcer::new(
+        config.enforce.clone(),
+        vec![config.network.lan_interface.clone()],
+        clock0.clone(),
+    ));
+    let mud_fetcher = if config.mud.fetch {
+        Some(crate::netpolicy::mudfetch::MudFetcher::new(&config.mud)?)
+    } else {
+        None
+    };
+    let netpolicy = crate::netpolicy::PolicyService::new(
+        data.registry.clone(),
+        enforcer.clone(),
+        config.policy.clone(),
+        mud_fetcher,
+        clock0,
+    );
+    {
+        let np = netpolicy.clone();
+        tokio::task::spawn_blocking(move || np.start())
+            .await
+            .map_err(|e| anyhow::anyhow!("policy start-up: {e}"))??;
+    }
     let metrics = Arc::new(Metrics::new());
     data.store.start_maintenance()?;
     let (committer, commit_thread) = Committer::start(
@@ -222,8 +248,11 @@ pub async fn run(
     let mqtt = tokio::spawn(broker.run(mqtts, async move { broker_stop.cancelled().await }));
     // The devices' DNS forwarder (off unless Steward is the router). Its answers go
     // to the sink that keeps the devices' nftables sets.
-    let dns_sink: Arc<dyn crate::enforce::dns::ResolvedSink> =
-        Arc::new(crate::enforce::dns::NoSink);
+    let dns_sink: Arc<dyn crate::enforce::dns::ResolvedSink> = enforcer.clone();
+    let policy_loop = tokio::spawn(netpolicy.clone().run(
+        stop.clone(),
+        std::time::Duration::from_secs(config.enforce.reconcile_secs.max(1)),
+    ));
     let dns = crate::enforce::dns::start(
         &config.network,
         &config.dns,
@@ -249,6 +278,7 @@ pub async fn run(
     if let Some(dhcp) = dhcp {
         let _ = dhcp.await;
     }
+    let _ = policy_loop.await;
     if let Some(dns) = dns {
         let _ = dns.await;
     }

@@ -4,6 +4,7 @@
 //! - `error.rs`: [`ApiError`], the API layer's errors and their HTTP statuses.
 //! - `tls.rs`: a TLS listener, so the API is served over HTTPS off loopback.
 //! - `updates.rs`: firmware updates (anchors, uploads, campaigns, payload download).
+//! - `policy.rs`: effective policies, explain, plan/apply, the policy audit log.
 //! - this file: routes, authentication, handlers.
 //!
 //! Authentication: operators send `Authorization: Bearer <admin token>`; devices
@@ -11,6 +12,7 @@
 
 mod error;
 mod leases;
+mod policy;
 mod tls;
 mod updates;
 
@@ -119,6 +121,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/readings/stream", get(stream))
         .merge(leases::router())
         .merge(updates::routes(4 << 20))
+        .merge(policy::routes())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)

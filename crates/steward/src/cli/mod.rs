@@ -6,10 +6,12 @@
 //!   upload, list, support on a data directory).
 //! - `campaign.rs`: `steward campaign …` (create, list, show, watch, pause, resume, abort).
 //! - `mud_tools.rs`: `steward mud …` (check, sign, new, learn, show) over the `mud` crate.
+//! - `policy.rs`: `steward explain`, `steward policy …` (show, plan, apply, audit, address).
 
 mod campaign;
 mod firmware;
 mod mud_tools;
+mod policy;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -117,6 +119,24 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// A device's effective policy in words; with --to, the verdict for one
+    /// destination and the rules (with their provenance) that decide it.
+    Explain {
+        /// Device id or name.
+        device: String,
+        /// HOST[:PORT][/tcp|udp], e.g. api.example.com:443/tcp
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Zones and consent rules: show, plan, apply, audit log; static addresses.
+    Policy {
+        #[command(subcommand)]
+        command: policy::PolicyCommand,
     },
 }
 
@@ -341,6 +361,13 @@ pub fn main() -> anyhow::Result<()> {
             devices,
             seconds,
         })),
+        Command::Explain {
+            device,
+            to,
+            json,
+            common,
+        } => policy::explain(&device, to.as_deref(), json, &common),
+        Command::Policy { command } => policy::run(command),
         Command::Config {
             command: ConfigCommand::Template,
         } => {

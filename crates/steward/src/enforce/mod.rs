@@ -40,35 +40,37 @@ pub enum Mode {
     Nftables,
 }
 
-/// `[enforce]`.
+/// `[enforce]` (the interfaces are `[network] lan_interface` / `uplink_interface`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EnforceConfig {
     pub mode: Mode,
-    /// The devices' side (interface names; `nft` wildcards like `lan*` work).
-    pub lan: Vec<String>,
-    /// The uplink (documentation and checks; traffic not from/to the LAN is not touched).
-    pub uplink: Vec<String>,
     /// The nflog group dropped packets are logged to.
     pub nflog_group: u16,
     /// The `nft` program (empty: the one on PATH).
     pub nft: String,
-    /// The longest timeout an address learned from DNS gets, whatever the TTL.
+    /// Seconds added to a DNS answer's TTL before its addresses leave the
+    /// device's set (a device connects just after the answer, even with TTL 0).
+    pub dns_grace_secs: u64,
+    /// The longest an address learned from DNS stays, whatever the TTL.
     pub max_dns_timeout_secs: u64,
-    /// At most this many addresses of one DNS answer go into a device's set.
-    pub max_addresses_per_answer: usize,
+    /// Most addresses kept per device and name (older ones are not renewed).
+    pub max_addresses_per_name: usize,
+    /// Seconds between reconciliations of the registry with the applied policy
+    /// (registry events trigger one at once; this catches everything else).
+    pub reconcile_secs: u64,
 }
 
 impl Default for EnforceConfig {
     fn default() -> Self {
         EnforceConfig {
             mode: Mode::Off,
-            lan: vec!["br-lan".into()],
-            uplink: vec!["up0".into()],
             nflog_group: 5,
             nft: String::new(),
+            dns_grace_secs: 30,
             max_dns_timeout_secs: 86_400,
-            max_addresses_per_answer: 64,
+            max_addresses_per_name: 256,
+            reconcile_secs: 5,
         }
     }
 }
@@ -121,6 +123,8 @@ fn next_generation(last: u32, now: u64) -> u32 {
 /// Applies compiled policies; `mode = "off"` keeps only the bookkeeping.
 pub struct Enforcer {
     config: EnforceConfig,
+    /// The devices' interfaces.
+    lan: Vec<String>,
     backend: Option<Box<dyn Backend>>,
     clock: SharedClock,
     state: Mutex<State>,
@@ -137,24 +141,26 @@ fn now_secs(clock: &SharedClock) -> u64 {
 
 impl Enforcer {
     /// An enforcer for `config`: the kernel backend when `mode = "nftables"`.
-    pub fn new(config: EnforceConfig, clock: SharedClock) -> Enforcer {
+    pub fn new(config: EnforceConfig, lan: Vec<String>, clock: SharedClock) -> Enforcer {
         let backend: Option<Box<dyn Backend>> = match config.mode {
             Mode::Off => None,
             Mode::Nftables => Some(Box::new(nft::NftBackend {
                 program: (!config.nft.is_empty()).then(|| config.nft.clone()),
             })),
         };
-        Self::with_backend(config, backend, clock)
+        Self::with_backend(config, lan, backend, clock)
     }
 
     /// With any backend (tests pass a [`nft::Recorder`]).
     pub fn with_backend(
         config: EnforceConfig,
+        lan: Vec<String>,
         backend: Option<Box<dyn Backend>>,
         clock: SharedClock,
     ) -> Enforcer {
         Enforcer {
             config,
+            lan,
             backend,
             clock,
             state: Mutex::new(State {
@@ -183,19 +189,23 @@ impl Enforcer {
     /// Installs the base table, replacing whatever an earlier run left: until
     /// the first policy is applied, LAN traffic is dropped except DHCP and DNS.
     pub fn start(&self, site: &policy::Site) -> Result<(), EnforceError> {
-        if self.config.lan.is_empty() {
-            return Err(EnforceError::Config(
-                "[enforce] lan lists no interface; name the devices' side (e.g. lan = [\"br-lan\"])"
-                    .into(),
-            ));
-        }
         let Some(b) = &self.backend else {
             return Ok(());
         };
+        if self.lan.iter().all(|l| l.is_empty()) {
+            return Err(EnforceError::Config(
+                "[enforce] mode = \"nftables\" needs [network] lan_interface (the devices' side, e.g. \"lan0\")"
+                    .into(),
+            ));
+        }
         let mut st = self.lock();
         let generation = next_generation(st.generation, now_secs(&self.clock));
-        b.apply(&nft::base_table(&self.config, site, generation))?;
+        b.apply(&nft::base_table(&self.config, &self.lan, site, generation))?;
         st.generation = generation;
+        tracing::info!(
+            lan = ?self.lan,
+            "nftables base table installed: LAN traffic dropped except DHCP and DNS to Steward"
+        );
         Ok(())
     }
 
@@ -217,6 +227,7 @@ impl Enforcer {
         let (doc, layout) = nft::build(&BuildInput {
             compiled: &compiled,
             config: &self.config,
+            lan: &self.lan,
             macs: &addressing.macs,
             addresses: &addressing.ips,
             learned: &learned,
@@ -277,22 +288,36 @@ impl Enforcer {
         let mut addrs: Vec<IpAddr> = addrs.to_vec();
         addrs.sort();
         addrs.dedup();
-        if addrs.len() > self.config.max_addresses_per_answer {
-            tracing::warn!(device = %dev, %name, count = addrs.len(), kept = self.config.max_addresses_per_answer,
-                "DNS answer with more addresses than [enforce] max_addresses_per_answer; the rest are not allowed");
-            addrs.truncate(self.config.max_addresses_per_answer);
+        let now = now_secs(&self.clock);
+        let key = (dev.clone(), name.clone());
+        let held = st
+            .learned
+            .names
+            .get(&key)
+            .map(|m| {
+                m.iter()
+                    .filter(|(a, exp)| **exp > now && !addrs.contains(a))
+                    .count()
+            })
+            .unwrap_or(0);
+        let room = self.config.max_addresses_per_name.saturating_sub(held);
+        if addrs.len() > room {
+            tracing::warn!(device = %dev, %name, count = addrs.len(), kept = room,
+                "more addresses for one name than [enforce] max_addresses_per_name; the rest are not allowed");
+            addrs.truncate(room);
         }
         if addrs.is_empty() {
             return Ok(0);
         }
         let timeout = ttl
             .as_secs()
+            .saturating_add(self.config.dns_grace_secs)
             .clamp(1, self.config.max_dns_timeout_secs.max(1));
         if let Some(b) = &self.backend {
             b.apply(&nft::add_elements(&s4, &s6, &addrs, timeout))?;
         }
-        let exp = now_secs(&self.clock) + timeout;
-        let entry = st.learned.names.entry((dev, name)).or_default();
+        let exp = now + timeout;
+        let entry = st.learned.names.entry(key).or_default();
         for a in &addrs {
             entry.insert(*a, exp);
         }

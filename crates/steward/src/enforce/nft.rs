@@ -145,6 +145,8 @@ pub struct Layout {
 pub struct BuildInput<'a> {
     pub compiled: &'a Compiled,
     pub config: &'a EnforceConfig,
+    /// The devices' interfaces.
+    pub lan: &'a [String],
     /// Device id → its MAC addresses (lower case `aa:bb:…`).
     pub macs: &'a BTreeMap<String, Vec<String>>,
     /// Device id → its IP addresses.
@@ -342,7 +344,7 @@ impl Builder<'_> {
     ) {
         let cfg = self.input.config;
         let site = &self.input.compiled.site;
-        let lan = ifaces(&cfg.lan);
+        let lan = ifaces(self.input.lan);
         let gw4: Vec<Value> = site
             .gateway
             .iter()
@@ -865,7 +867,12 @@ fn dedup_keys(v: &mut Vec<Value>) {
 
 /// The base table alone: no device known, so LAN traffic is dropped except
 /// DHCP and DNS to Steward. Installed at start-up before anything else.
-pub fn base_table(config: &EnforceConfig, site: &policy::Site, generation: u32) -> Value {
+pub fn base_table(
+    config: &EnforceConfig,
+    lan: &[String],
+    site: &policy::Site,
+    generation: u32,
+) -> Value {
     let compiled = Compiled {
         site: site.clone(),
         policies: BTreeMap::new(),
@@ -878,6 +885,7 @@ pub fn base_table(config: &EnforceConfig, site: &policy::Site, generation: u32) 
     build(&BuildInput {
         compiled: &compiled,
         config,
+        lan,
         macs: &macs,
         addresses: &empty,
         learned: &learned,

@@ -70,7 +70,12 @@ fn enforcer() -> (Enforcer, Arc<Recorder>, Arc<ManualClock>) {
         mode: Mode::Nftables,
         ..Default::default()
     };
-    let e = Enforcer::with_backend(cfg, Some(Box::new(Shared(rec.clone()))), clock.clone());
+    let e = Enforcer::with_backend(
+        cfg,
+        vec!["br-lan".into()],
+        Some(Box::new(Shared(rec.clone()))),
+        clock.clone(),
+    );
     (e, rec, clock)
 }
 
@@ -107,6 +112,7 @@ fn schema_round_trip_is_lossless() {
     let (doc, _) = nft::build(&nft::BuildInput {
         compiled: &c,
         config: &EnforceConfig::default(),
+        lan: &["br-lan".to_string()],
         macs: &a.macs,
         addresses: &a.ips,
         learned: &nft::Learned::default(),
@@ -238,16 +244,18 @@ fn dns_answers_fill_only_allowed_names_of_the_asking_device() {
     let d = docs(&rec);
     assert_eq!(d.len(), 2, "one apply, one element add");
     let add = d[1].to_string();
-    assert!(add.contains("d0_n0_4") && add.contains("203.0.113.10") && add.contains("30"));
+    // TTL 30 s + 30 s grace.
+    assert!(add.contains("d0_n0_4") && add.contains("203.0.113.10") && add.contains("60"));
 
-    // Hundreds of addresses: at most the configured number go in.
+    // Hundreds of addresses: at most the configured number per name are held.
     let many: Vec<IpAddr> = (0..300u32)
-        .map(|n| IpAddr::from(std::net::Ipv4Addr::from(0xCB00_7100 + n)))
+        .map(|n| IpAddr::from(std::net::Ipv4Addr::from(0xC633_6400 + n)))
         .collect();
     assert_eq!(
         e.allow_resolved(cam, "api.example.test", &many, ttl)
             .unwrap(),
-        64
+        255,
+        "256 per name, one held already"
     );
 
     // A re-apply keeps learned addresses that have not expired, with what is left.
@@ -261,9 +269,9 @@ fn dns_answers_fill_only_allowed_names_of_the_asking_device() {
         .unwrap()
         .clone();
     let first = &set["elem"][0]["elem"];
-    assert_eq!(first["timeout"], 20);
+    assert_eq!(first["timeout"], 50);
     // After expiry they are gone.
-    clock.set(1_000_100.0);
+    clock.set(1_000_200.0);
     e.apply(Arc::new(policy::compile(&i).unwrap()), addressing(&i))
         .unwrap();
     let last = docs(&rec).pop().unwrap();
@@ -292,7 +300,7 @@ fn two_devices_claiming_one_address_are_both_left_out() {
 
 #[test]
 fn off_mode_applies_nothing_but_keeps_the_policy() {
-    let e = Enforcer::new(EnforceConfig::default(), ManualClock::new(0.0));
+    let e = Enforcer::new(EnforceConfig::default(), vec![], ManualClock::new(0.0));
     assert!(!e.enabled());
     let i = inputs("");
     let c = Arc::new(policy::compile(&i).unwrap());

@@ -108,4 +108,50 @@ pub trait Store: Send + Sync + 'static {
     /// Replace the device's identities of `identity.kind` by this one, in one
     /// transaction (a newly issued PSK invalidates the previous one).
     fn replace_identity(&self, device_id: &str, identity: &Identity) -> Result<(), StoreError>;
+
+    // --- policy (netpolicy) ---
+    /// Replace a device's static addresses (IPs and MACs, as text), recording an
+    /// `addresses` registry event in the same transaction.
+    fn set_static_addresses(&self, device_id: &str, addrs: &[String]) -> Result<(), StoreError>;
+    /// Every static address: (device id, address).
+    fn static_addresses(&self) -> Result<Vec<(String, String)>, StoreError>;
+    /// Make `config_json` the applied policy configuration, write its audit
+    /// entry and a `policy` registry event, in one transaction; returns the entry's seq.
+    fn apply_policy(&self, config_json: &str, entry: &PolicyAudit) -> Result<i64, StoreError>;
+    /// The applied policy configuration (JSON), if one was ever applied.
+    fn applied_policy(&self) -> Result<Option<String>, StoreError>;
+    fn append_policy_audit(&self, entry: &PolicyAudit) -> Result<i64, StoreError>;
+    /// The newest `limit` audit entries, newest first.
+    fn policy_audit(&self, limit: usize) -> Result<Vec<PolicyAudit>, StoreError>;
+    /// Record the outcome of fetching a MUD file: its compiled policy (JSON) when
+    /// it verified, else the error.
+    fn put_mud_result(&self, m: &MudRecord) -> Result<(), StoreError>;
+    fn mud_results(&self) -> Result<Vec<MudRecord>, StoreError>;
+}
+
+/// One entry of the policy audit log: what changed, why, when, by whom.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct PolicyAudit {
+    pub seq: i64,
+    /// Seconds since the epoch.
+    pub time: f64,
+    /// `cli:USER`, `admin-token:HASH-PREFIX`, or `steward` (start-up).
+    pub actor: String,
+    /// `initial`, `apply`, `address`.
+    pub action: String,
+    pub reason: String,
+    /// The plan in words (which devices gain or lose what).
+    pub summary: String,
+}
+
+/// The last fetch of one MUD URL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MudRecord {
+    pub url: String,
+    /// `mud::DevicePolicy` as JSON, when the file verified.
+    pub policy: Option<String>,
+    pub error: Option<String>,
+    /// When it was fetched, and until when it is good (cache-validity).
+    pub fetched: f64,
+    pub fresh_until: f64,
 }

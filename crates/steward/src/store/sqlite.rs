@@ -14,7 +14,7 @@ use std::time::Duration;
 use base64::Engine;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{ReadingQuery, RegistryEvent, Store, StoreError};
+use super::{MudRecord, PolicyAudit, ReadingQuery, RegistryEvent, Store, StoreError};
 use crate::config::Synchronous;
 use crate::registry::{
     Device, DeviceStatus, Identity, IdentityKind, Lease, Model, Reading, ReadingValue, Strength,
@@ -102,6 +102,28 @@ CREATE TABLE IF NOT EXISTS dhcp_leases (
     source TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS dhcp_leases_device ON dhcp_leases(device_id);
+-- netpolicy: static addresses, the policy audit log, fetched MUD files.
+CREATE TABLE IF NOT EXISTS static_addresses (
+    device_id TEXT NOT NULL,
+    address TEXT NOT NULL,
+    PRIMARY KEY (device_id, address)
+);
+CREATE TABLE IF NOT EXISTS policy_audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    config TEXT
+);
+CREATE TABLE IF NOT EXISTS mud_results (
+    url TEXT PRIMARY KEY,
+    policy TEXT,
+    error TEXT,
+    fetched REAL NOT NULL,
+    fresh_until REAL NOT NULL
+);
 "#;
 
 const READERS: usize = 4;
@@ -139,7 +161,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             ),
         });
     }
-    let tx = conn.transaction()?;
+    // IMMEDIATE: take the write lock first (waiting for it), so a server writing
+    // beside us cannot turn this read-then-write into an instant SQLITE_BUSY.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     // Layout 0 kept readings with the device's text id and a (device, name, time)
     // index; move them to the keyed layout.
     let old_readings: bool = tx.query_row(
@@ -822,6 +846,116 @@ impl Store for SqliteStore {
         )?;
         tx.commit()?;
         Ok(())
+    }
+
+    // --- policy (netpolicy) ---
+    fn set_static_addresses(&self, device_id: &str, addrs: &[String]) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        tx.execute(
+            "DELETE FROM static_addresses WHERE device_id = ?1",
+            [device_id],
+        )?;
+        for a in addrs {
+            tx.execute(
+                "INSERT OR IGNORE INTO static_addresses (device_id, address) VALUES (?1, ?2)",
+                params![device_id, a],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO registry_events (device_id, kind) VALUES (?1, 'addresses')",
+            [device_id],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn static_addresses(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(
+            "SELECT device_id, address FROM static_addresses ORDER BY device_id, address",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn apply_policy(&self, config_json: &str, e: &PolicyAudit) -> Result<i64, StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('policy.applied', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [config_json],
+        )?;
+        tx.execute(
+            "INSERT INTO policy_audit (time, actor, action, reason, summary, config) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![e.time, e.actor, e.action, e.reason, e.summary, config_json],
+        )?;
+        let seq = tx.last_insert_rowid();
+        tx.execute(
+            "INSERT INTO registry_events (device_id, kind) VALUES ('', 'policy')",
+            [],
+        )?;
+        tx.commit()?;
+        Ok(seq)
+    }
+
+    fn applied_policy(&self) -> Result<Option<String>, StoreError> {
+        self.meta("policy.applied")
+    }
+
+    fn append_policy_audit(&self, e: &PolicyAudit) -> Result<i64, StoreError> {
+        let conn = lock(&self.writer);
+        conn.execute(
+            "INSERT INTO policy_audit (time, actor, action, reason, summary) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![e.time, e.actor, e.action, e.reason, e.summary],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    fn policy_audit(&self, limit: usize) -> Result<Vec<PolicyAudit>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, time, actor, action, reason, summary FROM policy_audit ORDER BY seq DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit.min(i64::MAX as usize) as i64], |r| {
+            Ok(PolicyAudit {
+                seq: r.get(0)?,
+                time: r.get(1)?,
+                actor: r.get(2)?,
+                action: r.get(3)?,
+                reason: r.get(4)?,
+                summary: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn put_mud_result(&self, m: &MudRecord) -> Result<(), StoreError> {
+        let conn = lock(&self.writer);
+        conn.execute(
+            "INSERT INTO mud_results (url, policy, error, fetched, fresh_until) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(url) DO UPDATE SET policy = excluded.policy, error = excluded.error,
+             fetched = excluded.fetched, fresh_until = excluded.fresh_until",
+            params![m.url, m.policy, m.error, m.fetched, m.fresh_until],
+        )?;
+        Ok(())
+    }
+
+    fn mud_results(&self) -> Result<Vec<MudRecord>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(
+            "SELECT url, policy, error, fetched, fresh_until FROM mud_results ORDER BY url",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(MudRecord {
+                url: r.get(0)?,
+                policy: r.get(1)?,
+                error: r.get(2)?,
+                fetched: r.get(3)?,
+                fresh_until: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 

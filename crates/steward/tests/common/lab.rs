@@ -173,3 +173,204 @@ impl Drop for Lab {
             .output();
     }
 }
+
+/// `steward serve` inside the lab's router namespace, with `config` (TOML).
+/// The API is on the router's loopback; [`LabSteward::api`] runs curl there.
+pub struct LabSteward {
+    child: Option<std::process::Child>,
+    pub data: PathBuf,
+    pub config: PathBuf,
+    pub router: String,
+    pub http: String,
+    pub admin: String,
+}
+
+impl LabSteward {
+    // The child is waited for by `kill9` or `Drop`.
+    #[allow(clippy::zombie_processes)]
+    pub fn start(lab: &Lab, data: &std::path::Path, config: &str) -> LabSteward {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+        std::fs::create_dir_all(data).unwrap();
+        let cfg = data.with_extension("toml");
+        std::fs::write(&cfg, config).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data.with_extension("log"))
+            .unwrap();
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &lab.router(), super::BIN, "serve"])
+            .args(["--http", "127.0.0.1:0", "--mqtts", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .arg("--config")
+            .arg(&cfg)
+            .env("STEWARD_LOG", "steward=debug,info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("starting steward in the router namespace");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let http = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
+                panic!(
+                    "steward did not start; log: {}",
+                    std::fs::read_to_string(data.with_extension("log")).unwrap_or_default()
+                )
+            });
+            if let Some(rest) = line.strip_prefix("HTTP API on http://") {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        let admin = std::fs::read_to_string(data.join("admin-token"))
+            .unwrap()
+            .trim()
+            .to_string();
+        let s = LabSteward {
+            child: Some(child),
+            data: data.to_path_buf(),
+            config: cfg,
+            router: lab.router(),
+            http,
+            admin,
+        };
+        s.wait_applied(1);
+        s
+    }
+
+    /// How many times the log says a policy was applied.
+    pub fn applied_count(&self) -> usize {
+        self.log().matches("policy applied").count()
+    }
+
+    /// Waits until the log shows at least `n` applies.
+    pub fn wait_applied(&self, n: usize) {
+        Lab::wait_for("steward to apply the policy", 60, || {
+            self.applied_count() >= n
+        });
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.with_extension("log")).unwrap_or_default()
+    }
+
+    /// SIGKILL: no chance to clean up (the table must stay in the kernel).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The `steward` CLI on the same data directory and config.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(super::BIN)
+            .args(args)
+            .arg("--data")
+            .arg(&self.data)
+            .arg("--config")
+            .arg(&self.config)
+            .output()
+            .unwrap()
+    }
+
+    /// The CLI; fails the test unless it succeeds. Returns stdout.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let o = self.cli(args);
+        assert!(
+            o.status.success(),
+            "steward {args:?}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).to_string()
+    }
+
+    /// curl the API inside the router namespace: (status, body).
+    pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        let url = format!("http://{}{}", self.http, path);
+        let auth = format!("Authorization: Bearer {}", self.admin);
+        let mut args = vec![
+            "timeout",
+            "20",
+            "ip",
+            "netns",
+            "exec",
+            &self.router,
+            "curl",
+            "-sS",
+            "-X",
+            method,
+            "-H",
+            &auth,
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+        ];
+        if let Some(b) = body {
+            args.extend(["-H", "Content-Type: application/json", "--data-binary", b]);
+        }
+        args.push(&url);
+        let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (b, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), b.to_string())
+    }
+
+    /// `nft -j list table inet steward` in the router, or None when absent.
+    pub fn table(&self) -> Option<String> {
+        let o = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.router,
+                "nft",
+                "list",
+                "table",
+                "inet",
+                "steward",
+            ])
+            .output()
+            .unwrap();
+        o.status
+            .success()
+            .then(|| String::from_utf8_lossy(&o.stdout).to_string())
+    }
+}
+
+impl Drop for LabSteward {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A MUD file (RFC 8520) for `url`: from-device ACEs given as JSON `matches`
+/// objects (each accepted); the answers ride on conntrack.
+pub fn mud_file(url: &str, aces: &[(&str, serde_json::Value)]) -> String {
+    let ace: Vec<serde_json::Value> = aces
+        .iter()
+        .map(|(name, m)| {
+            serde_json::json!({"name": name, "matches": m, "actions": {"forwarding": "accept"}})
+        })
+        .collect();
+    serde_json::json!({
+        "ietf-mud:mud": {
+            "mud-version": 1, "mud-url": url, "last-update": "2026-01-01T00:00:00Z",
+            "cache-validity": 48, "is-supported": true, "systeminfo": "lab device",
+            "from-device-policy": {"access-lists": {"access-list": [{"name": "from"}]}}
+        },
+        "ietf-access-control-list:acls": {"acl": [
+            {"name": "from", "type": "ipv4-acl-type", "aces": {"ace": ace}}
+        ]}
+    })
+    .to_string()
+}
