@@ -636,3 +636,86 @@ fn hostile_mud_files_give_clear_errors_and_correct_rules() {
     assert!(!table.contains('\u{202e}'));
     assert!(s.log().contains("redirect"), "the log names the failure");
 }
+
+#[test]
+fn mud_dns_names_are_enforced_through_stewards_dns() {
+    let lab = Lab::up(1);
+    let dir = tempfile::tempdir().unwrap();
+    lab.set_host("moving.example.test", "203.0.113.10");
+    let name_ace = |host: &str| {
+        json!({"ipv4": {"ietf-acldns:dst-dnsname": host, "protocol": 6},
+               "tcp": {"destination-port": {"operator": "eq", "port": 443}}})
+    };
+    std::fs::write(
+        lab.www().join("cloud.json"),
+        mud_file(
+            "https://mud.example.test/cloud.json",
+            &[
+                ("api", name_ace("api.example.test")),
+                ("moving", name_ace("moving.example.test")),
+            ],
+        ),
+    )
+    .unwrap();
+    let dns =
+        "\n[dns]\nenabled = true\nlisten = \"10.77.0.1:53\"\nupstreams = [\"203.0.113.53:53\"]\n";
+    let cfg = format!("{}{dns}", config(&lab, ""));
+    let s = LabSteward::start(&lab, &dir.path().join("data"), &cfg);
+    s.cli_ok(&[
+        "model",
+        "add",
+        "cloud",
+        "--manufacturer",
+        "c",
+        "--mud-url",
+        "https://mud.example.test/cloud.json",
+    ]);
+    add_device(&s, &lab, 1, "thing", "cloud", "trusted", &[]);
+    let ca = lab.ca();
+    let curl = |url: &str, extra: &[&str]| {
+        let mut args = vec![
+            "curl",
+            "-sS",
+            "-o",
+            "/dev/null",
+            "--max-time",
+            "3",
+            "--cacert",
+            ca.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        args.push(url);
+        lab.exec(&lab.dev(1), 6, &args).status.success()
+    };
+    // By name, through Steward's DNS: the answer opens the way.
+    Lab::wait_for("api.example.test by name", 30, || {
+        curl("https://api.example.test/", &[])
+    });
+    // The same address without asking Steward's DNS for an allowed name: closed.
+    assert!(
+        !curl("https://203.0.113.20/", &["-k"]),
+        "an address never resolved"
+    );
+    assert!(
+        !curl("http://other.example.test/", &[]),
+        "a name the MUD file does not allow"
+    );
+    // A name whose address changes keeps working after the change.
+    assert!(curl("https://moving.example.test/", &[]));
+    assert!(
+        !curl(
+            "https://moving.example.test/",
+            &["--resolve", "moving.example.test:443:203.0.113.31"]
+        ),
+        "the new address is closed before Steward's DNS gives it"
+    );
+    lab.set_host("moving.example.test", "203.0.113.31");
+    Lab::wait_for("the moved name to work", 30, || {
+        curl("https://moving.example.test/", &[])
+    });
+    let table = s.table().unwrap();
+    assert!(
+        table.contains("203.0.113.31"),
+        "the new address is in the device's set"
+    );
+}
