@@ -80,7 +80,7 @@ free_port() {
 
 # start_steward DATA_DIR CONFIG LOG: sets STEWARD_PID, HTTP_ADDR, MQTT_ADDR.
 start_steward() {
-    "$STEWARD" serve --data "$1" --config "$2" --http 127.0.0.1:0 --mqtts 127.0.0.1:0 >"$3" 2>"$3.err" &
+    "$STEWARD" serve --data "$1" --config "$2" --http 127.0.0.1:0 --mqtts 127.0.0.1:0 --coaps 127.0.0.1:0 >"$3" 2>"$3.err" &
     STEWARD_PID=$!
     PIDS+=("$STEWARD_PID")
     local line=""
