@@ -323,6 +323,7 @@ struct Builder<'a> {
     cmds: Vec<Value>,
     layout: Layout,
     group_sets: BTreeMap<String, usize>,
+    names_per_device: BTreeMap<String, usize>,
 }
 
 impl Builder<'_> {
@@ -565,12 +566,11 @@ impl Builder<'_> {
         if let Some(s) = self.layout.name_sets.get(&key) {
             return s.clone();
         }
-        let k = self
-            .layout
-            .name_sets
-            .keys()
-            .filter(|(d, _)| d == dev)
-            .count();
+        let k = {
+            let c = self.names_per_device.entry(dev.to_string()).or_insert(0);
+            *c += 1;
+            *c - 1
+        };
         let s4 = format!("d{idx}_n{k}_4");
         let s6 = format!("d{idx}_n{k}_6");
         let learned = self.input.learned.names.get(&key);
@@ -810,6 +810,7 @@ pub fn build(input: &BuildInput) -> (Value, Layout) {
         cmds: vec![],
         layout: Layout::default(),
         group_sets: BTreeMap::new(),
+        names_per_device: BTreeMap::new(),
     };
     let table = json!({"family": FAMILY, "name": TABLE});
     b.cmds.push(json!({"add": {"table": table.clone()}}));
