@@ -9,6 +9,9 @@
 //! The streetlights also run the update agent (`crate::updates::agent`) on the
 //! same connection, and a firmware campaign to them starts with the demo
 //! (`crate::updates::demo`).
+//! Each device reports its position too, and each model has an NGSI-LD mapping,
+//! so `/ngsi-ld/v1/entities` shows AirQualityObserved, NoiseLevelObserved,
+//! ParkingSpot and Streetlight entities.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -66,12 +69,51 @@ impl Kind {
                 "readings": [
                     {"name": "on", "pointer": "/state/on", "type": "bool"},
                     {"name": "dim", "pointer": "/state/dim", "unit": "%"},
-                    {"name": "power", "pointer": "/state/power_w", "unit": "W"}
+                    {"name": "power", "pointer": "/state/power_w", "unit": "W"},
+                    {"name": "lat", "pointer": "/pos/lat", "unit": "lat"},
+                    {"name": "lon", "pointer": "/pos/lon", "unit": "lon"}
                 ],
                 "time": {"pointer": "/ts", "unit": "ms"}
             }),
         };
         serde_json::from_value(declaration).unwrap_or_default()
+    }
+    /// The model's NGSI-LD mapping: reading → FIWARE Smart Data Models attribute.
+    fn ngsi(self) -> Option<semantic::Mapping> {
+        let declaration = match self {
+            Kind::AirQuality => serde_json::json!({
+                "type": "AirQualityObserved",
+                "attributes": [
+                    {"reading": "urn:steward:aq:pm2_5", "attribute": "pm25"},
+                    {"reading": "urn:steward:aq:pm10", "attribute": "pm10"},
+                    {"reading": "urn:steward:aq:no2", "attribute": "no2"},
+                    {"reading": "urn:steward:aq:temperature", "attribute": "temperature"},
+                    {"reading": "urn:steward:aq:humidity", "attribute": "relativeHumidity", "scale": 0.01}
+                ]
+            }),
+            Kind::Noise => serde_json::json!({
+                "type": "NoiseLevelObserved",
+                "attributes": [
+                    {"reading": "urn:steward:noise:LAeq", "attribute": "LAeq"},
+                    {"reading": "urn:steward:noise:LAmax", "attribute": "LAmax"}
+                ]
+            }),
+            Kind::Parking => serde_json::json!({
+                "type": "ParkingSpot",
+                "attributes": [{"reading": "presence_1", "attribute": "status", "values": {"1": "occupied", "0": "free"}}],
+                "static": {"category": ["onStreet"], "refParkingSite": "urn:ngsi-ld:ParkingSite:steward-demo"}
+            }),
+            Kind::Streetlight => serde_json::json!({
+                "type": "Streetlight",
+                "attributes": [
+                    {"reading": "on", "attribute": "powerState", "values": {"true": "on", "false": "off"}},
+                    {"reading": "dim", "attribute": "illuminanceLevel", "scale": 0.01},
+                    {"reading": "power", "attribute": "powerConsumption"}
+                ],
+                "static": {"status": "ok"}
+            }),
+        };
+        serde_json::from_value(declaration).ok()
     }
     fn period(self) -> Duration {
         match self {
@@ -103,7 +145,7 @@ pub fn device_tls(
 }
 
 /// One message as a device of this kind would send it.
-fn pack(kind: Kind, state: &mut f64, rng: &mut impl Rng) -> Vec<u8> {
+fn pack(kind: Kind, state: &mut f64, rng: &mut impl Rng, (lat, lon): (f64, f64)) -> Vec<u8> {
     let now = SystemClock.now();
     match kind {
         Kind::AirQuality => {
@@ -113,7 +155,9 @@ fn pack(kind: Kind, state: &mut f64, rng: &mut impl Rng) -> Vec<u8> {
                 {"n": "pm10", "u": "ug/m3", "v": (*state * 17.0).round() / 10.0},
                 {"n": "no2", "u": "ppb", "v": rng.random_range(5.0..40.0_f64).round()},
                 {"n": "temperature", "u": "Cel", "v": (rng.random_range(8.0..14.0_f64) * 10.0).round() / 10.0},
-                {"n": "humidity", "u": "%RH", "v": rng.random_range(55.0..80.0_f64).round()}
+                {"n": "humidity", "u": "%RH", "v": rng.random_range(55.0..80.0_f64).round()},
+                {"n": "lat", "u": "lat", "v": lat},
+                {"n": "lon", "u": "lon", "v": lon}
             ]))
         }
         Kind::Noise => {
@@ -121,7 +165,9 @@ fn pack(kind: Kind, state: &mut f64, rng: &mut impl Rng) -> Vec<u8> {
             let level = (*state * 10.0).round() / 10.0;
             let json = json_bytes(serde_json::json!([
                 {"bn": "urn:steward:noise:", "bt": now, "n": "LAeq", "u": "dB", "v": level},
-                {"n": "LAmax", "u": "dB", "v": level + rng.random_range(2.0..9.0_f64).round()}
+                {"n": "LAmax", "u": "dB", "v": level + rng.random_range(2.0..9.0_f64).round()},
+                {"n": "lat", "u": "lat", "v": lat},
+                {"n": "lon", "u": "lon", "v": lon}
             ]));
             senml::Pack::from_json(&json)
                 .and_then(|p| p.to_cbor())
@@ -131,13 +177,20 @@ fn pack(kind: Kind, state: &mut f64, rng: &mut impl Rng) -> Vec<u8> {
             if rng.random_bool(0.3) {
                 *state = 1.0 - *state;
             }
-            // Cayenne LPP: channel 1, type 102 (presence), one byte.
-            vec![0x01, 0x66, u8::from(*state > 0.5)]
+            // Cayenne LPP: channel 1, type 102 (presence), one byte; channel 1,
+            // type 136 (GPS): latitude, longitude (0.0001°), altitude (0.01 m),
+            // 3 bytes each, signed, big-endian.
+            let mut p = vec![0x01, 0x66, u8::from(*state > 0.5), 0x01, 0x88];
+            for v in [(lat * 1e4).round() as i32, (lon * 1e4).round() as i32, 0] {
+                p.extend_from_slice(&v.to_be_bytes()[1..]);
+            }
+            p
         }
         Kind::Streetlight => {
             let dim = if *state > 0.5 { 100.0 } else { 40.0 };
             json_bytes(serde_json::json!({
                 "ts": (now * 1000.0).round(),
+                "pos": {"lat": lat, "lon": lon},
                 "state": {
                     "on": true,
                     "dim": dim,
@@ -150,6 +203,19 @@ fn pack(kind: Kind, state: &mut f64, rng: &mut impl Rng) -> Vec<u8> {
 
 fn json_bytes(v: serde_json::Value) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap_or_default()
+}
+
+/// A fixed position for a device, spread over a city centre (Amsterdam), from
+/// its id.
+fn position(id: &str) -> (f64, f64) {
+    let h = id
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    let (a, b) = (
+        f64::from(h % 1000) / 1000.0,
+        f64::from((h / 1000) % 1000) / 1000.0,
+    );
+    (52.36 + a * 0.02, 4.88 + b * 0.03)
 }
 
 async fn device_loop(
@@ -183,6 +249,7 @@ async fn device_loop(
     });
     let topic = format!("{}/{id}/telemetry", crate::ingest::mqtt::TOPIC_ROOT);
     let mut state = 20.0_f64;
+    let position = position(&id);
     // Spread the fleet's publishes over the period.
     let start = rand::rng().random_range(0..kind.period().as_millis() as u64);
     tokio::time::sleep(Duration::from_millis(start)).await;
@@ -191,7 +258,7 @@ async fn device_loop(
         tick.tick().await;
         let body = {
             let mut rng = rand::rng();
-            pack(kind, &mut state, &mut rng)
+            pack(kind, &mut state, &mut rng, position)
         };
         client
             .publish(&topic, QoS::AtLeastOnce, false, body)
@@ -215,6 +282,7 @@ async fn coap_device_loop(
 ) -> anyhow::Result<()> {
     use crate::ingest::coap::client::CoapClient;
     let mut state = 55.0_f64;
+    let position = position(&id);
     let start = rand::rng().random_range(0..kind.period().as_millis() as u64);
     tokio::time::sleep(Duration::from_millis(start)).await;
     let mut tick = tokio::time::interval(kind.period());
@@ -232,7 +300,7 @@ async fn coap_device_loop(
         }
         let body = {
             let mut rng = rand::rng();
-            pack(kind, &mut state, &mut rng)
+            pack(kind, &mut state, &mut rng, position)
         };
         if let Some(c) = client.as_mut() {
             match c.post(112, &body).await {
@@ -312,6 +380,16 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
                 })?;
             }
         }
+    }
+    let semantics = crate::semantics::Semantics::new()?;
+    for kind in kinds {
+        semantics.declare(
+            &data.registry,
+            kind.model(),
+            None,
+            kind.ngsi(),
+            SystemClock.now(),
+        )?;
     }
     let mut fleet = Vec::new();
     for i in 0..opts.devices {

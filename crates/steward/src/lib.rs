@@ -12,6 +12,8 @@
 //! - [`metrics`]: Prometheus metrics.
 //! - [`netpolicy`]: the policy engine fed from the registry and MUD files; plan, apply, audit.
 //! - [`enforce`]: nftables on the router, the devices' DNS forwarder and DHCP server.
+//! - [`semantics`]: thing models, thing descriptions, SDF import, NGSI-LD export
+//!   (over the `semantic` crate) and where a model keeps them.
 //! - [`server`]: wiring and shutdown.
 //! - [`updates`]: firmware updates: SUIT uploads, campaigns, the device agent.
 //! - [`demo`]: the simulated city fleet of `steward demo`.
@@ -28,6 +30,7 @@ pub mod metrics;
 pub mod netpolicy;
 pub mod pki;
 pub mod registry;
+pub mod semantics;
 pub mod server;
 pub mod store;
 pub mod updates;

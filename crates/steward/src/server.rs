@@ -230,6 +230,13 @@ pub async fn run(
         admin_hash: data.admin_hash.clone().into(),
         max_body: config.http.max_body,
         updates: Some(update_service.updates().clone()),
+        semantics: Arc::new(crate::semantics::Semantics::new()?),
+        endpoints: Arc::new(crate::semantics::endpoints(
+            &config,
+            http.local_addr()?,
+            Some(mqtts.local_addr()?),
+            Some(coaps.local_addr()?),
+        )),
     };
     tracing::info!(http = %http.local_addr()?, mqtts = %mqtts.local_addr()?, coaps = %coaps.local_addr()?, data = %data.path.display(), "Steward is running");
 

@@ -5,6 +5,8 @@
 //! - `tls.rs`: a TLS listener, so the API is served over HTTPS off loopback.
 //! - `updates.rs`: firmware updates (anchors, uploads, campaigns, payload download).
 //! - `policy.rs`: effective policies, explain, plan/apply, the policy audit log.
+//! - `wot.rs`: Thing Descriptions, Thing Models, a model's semantic declarations.
+//! - `ngsild.rs`: the read-only NGSI-LD API (`/ngsi-ld/v1/entities`).
 //! - this file: routes, authentication, handlers.
 //!
 //! Authentication: operators send `Authorization: Bearer <admin token>`; devices
@@ -12,9 +14,11 @@
 
 mod error;
 mod leases;
+mod ngsild;
 mod policy;
 mod tls;
 mod updates;
+mod wot;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -54,6 +58,10 @@ pub struct AppState {
     pub max_body: usize,
     /// The update operations (`crate::updates`), when the service runs.
     pub updates: Option<crate::updates::Updates>,
+    /// Compiled WoT, SDF and Smart Data Models schemas.
+    pub semantics: crate::semantics::Shared,
+    /// Where the gateway is reached, for the forms of Thing Descriptions.
+    pub endpoints: Arc<semantic::Endpoints>,
 }
 
 #[derive(OpenApi)]
@@ -92,6 +100,8 @@ impl utoipa::Modify for BearerAuth {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(leases::LeasesDoc::openapi());
+    doc.merge(wot::WotDoc::openapi());
+    doc.merge(ngsild::NgsiDoc::openapi());
     doc
 }
 
@@ -122,6 +132,8 @@ pub fn router(state: AppState) -> Router {
         .merge(leases::router())
         .merge(updates::routes(4 << 20))
         .merge(policy::routes())
+        .merge(wot::router())
+        .merge(ngsild::router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)

@@ -7,11 +7,13 @@
 //! - `campaign.rs`: `steward campaign …` (create, list, show, watch, pause, resume, abort).
 //! - `mud_tools.rs`: `steward mud …` (check, sign, new, learn, show) over the `mud` crate.
 //! - `policy.rs`: `steward explain`, `steward policy …` (show, plan, apply, audit, address).
+//! - `semantic.rs`: `steward model import-sdf` and the `--thing`/`--ngsi` declarations.
 
 mod campaign;
 mod firmware;
 mod mud_tools;
 mod policy;
+mod semantic;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -246,6 +248,12 @@ enum ModelCommand {
         /// Payload decoder (as for `model add`)
         #[arg(long, value_parser = parse_decoder)]
         decoder: Option<payload::Decoder>,
+        /// Thing spec (as for `model add`)
+        #[arg(long, value_parser = crate::semantics::parse_thing)]
+        thing: Option<::semantic::ThingSpec>,
+        /// NGSI-LD mapping (as for `model add`)
+        #[arg(long, value_parser = crate::semantics::parse_mapping)]
+        ngsi: Option<::semantic::Mapping>,
         #[command(flatten)]
         common: Common,
     },
@@ -265,9 +273,18 @@ enum ModelCommand {
         /// '{"kind":"json-map","readings":[...]}'
         #[arg(long, default_value = "senml", value_parser = parse_decoder)]
         decoder: payload::Decoder,
+        /// Thing spec, JSON or @FILE: '{"properties":{"pm2_5":{"unit":"ug/m3"}},"actions":{...}}'
+        #[arg(long, value_parser = crate::semantics::parse_thing)]
+        thing: Option<::semantic::ThingSpec>,
+        /// NGSI-LD mapping, JSON or @FILE:
+        /// '{"type":"AirQualityObserved","attributes":[{"reading":"pm2_5","attribute":"pm25"}]}'
+        #[arg(long, value_parser = crate::semantics::parse_mapping)]
+        ngsi: Option<::semantic::Mapping>,
         #[command(flatten)]
         common: Common,
     },
+    /// Make a model, with its thing model, from an IETF SDF file.
+    ImportSdf(semantic::ImportSdf),
 }
 
 #[derive(Subcommand)]
@@ -384,15 +401,26 @@ pub fn main() -> anyhow::Result<()> {
                 manufacturer,
                 mud_url,
                 decoder,
+                thing,
+                ngsi,
                 common,
-            } => print_json(&open(&common)?.registry.update_model(
-                &name,
-                crate::registry::ModelPatch {
-                    manufacturer,
-                    mud_url,
-                    decoder,
-                },
-            )?),
+            } => {
+                let data = open(&common)?;
+                semantic::declare(
+                    &data,
+                    None,
+                    &name,
+                    crate::semantics::ModelSemantics { thing, ngsi },
+                )?;
+                print_json(&data.registry.update_model(
+                    &name,
+                    crate::registry::ModelPatch {
+                        manufacturer,
+                        mud_url,
+                        decoder,
+                    },
+                )?)
+            }
             ModelCommand::Delete { name, common } => {
                 let m = open(&common)?.registry.delete_model(&name)?;
                 eprintln!("model {} deleted", m.name);
@@ -403,8 +431,12 @@ pub fn main() -> anyhow::Result<()> {
                 manufacturer,
                 mud_url,
                 decoder,
+                thing,
+                ngsi,
                 common,
             } => {
+                let sem = crate::semantics::ModelSemantics { thing, ngsi };
+                let checked = semantic::check_new(&name, &manufacturer, &sem)?;
                 let data = open(&common)?;
                 let m = data.registry.create_model(Model {
                     id: uuid::Uuid::new_v4().to_string(),
@@ -414,8 +446,10 @@ pub fn main() -> anyhow::Result<()> {
                     decoder,
                     created: crate::clock::Clock::now(&SystemClock),
                 })?;
+                semantic::declare(&data, checked, &m.name, sem)?;
                 print_json(&m)
             }
+            ModelCommand::ImportSdf(args) => semantic::import_sdf(args),
         },
         Command::Device { command } => device(command),
         Command::Firmware { command } => {

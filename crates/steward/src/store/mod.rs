@@ -47,6 +47,15 @@ pub struct ReadingQuery {
     pub limit: usize,
 }
 
+/// What the `semantic` layer keeps for one model (JSON text, checked before it is
+/// stored): its thing spec and its NGSI-LD mapping.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModelSemanticsRow {
+    pub model_id: String,
+    pub thing: Option<String>,
+    pub ngsi: Option<String>,
+}
+
 pub trait Store: Send + Sync + 'static {
     // --- models ---
     fn insert_model(&self, model: &Model) -> Result<(), StoreError>;
@@ -127,6 +136,13 @@ pub trait Store: Send + Sync + 'static {
     /// it verified, else the error.
     fn put_mud_result(&self, m: &MudRecord) -> Result<(), StoreError>;
     fn mud_results(&self) -> Result<Vec<MudRecord>, StoreError>;
+
+    // --- semantic ---
+    /// A model's thing spec and NGSI-LD mapping (JSON), kept beside the model and
+    /// deleted with it.
+    fn model_semantics(&self, model_id: &str) -> Result<Option<ModelSemanticsRow>, StoreError>;
+    fn set_model_semantics(&self, row: &ModelSemanticsRow, now: f64) -> Result<(), StoreError>;
+    fn all_model_semantics(&self) -> Result<Vec<ModelSemanticsRow>, StoreError>;
 }
 
 /// One entry of the policy audit log: what changed, why, when, by whom.

@@ -14,7 +14,9 @@ use std::time::Duration;
 use base64::Engine;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{MudRecord, PolicyAudit, ReadingQuery, RegistryEvent, Store, StoreError};
+use super::{
+    ModelSemanticsRow, MudRecord, PolicyAudit, ReadingQuery, RegistryEvent, Store, StoreError,
+};
 use crate::config::Synchronous;
 use crate::registry::{
     Device, DeviceStatus, Identity, IdentityKind, Lease, Model, Reading, ReadingValue, Strength,
@@ -123,6 +125,12 @@ CREATE TABLE IF NOT EXISTS mud_results (
     error TEXT,
     fetched REAL NOT NULL,
     fresh_until REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS model_semantics (
+    model_id TEXT PRIMARY KEY REFERENCES models(id) ON DELETE CASCADE,
+    thing TEXT,
+    ngsi TEXT,
+    updated REAL NOT NULL
 );
 "#;
 
@@ -953,6 +961,50 @@ impl Store for SqliteStore {
                 error: r.get(2)?,
                 fetched: r.get(3)?,
                 fresh_until: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    // --- semantic ---
+    fn model_semantics(&self, model_id: &str) -> Result<Option<ModelSemanticsRow>, StoreError> {
+        let conn = self.reader();
+        let row = conn
+            .query_row(
+                "SELECT model_id, thing, ngsi FROM model_semantics WHERE model_id = ?1",
+                [model_id],
+                |r| {
+                    Ok(ModelSemanticsRow {
+                        model_id: r.get(0)?,
+                        thing: r.get(1)?,
+                        ngsi: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?;
+        Ok(row)
+    }
+
+    fn set_model_semantics(&self, row: &ModelSemanticsRow, now: f64) -> Result<(), StoreError> {
+        let conn = lock(&self.writer);
+        conn.execute(
+            "INSERT INTO model_semantics (model_id, thing, ngsi, updated) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(model_id) DO UPDATE SET thing = excluded.thing, ngsi = excluded.ngsi, updated = excluded.updated",
+            params![row.model_id, row.thing, row.ngsi, now],
+        )?;
+        Ok(())
+    }
+
+    fn all_model_semantics(&self) -> Result<Vec<ModelSemanticsRow>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(
+            "SELECT model_id, thing, ngsi FROM model_semantics ORDER BY model_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(ModelSemanticsRow {
+                model_id: r.get(0)?,
+                thing: r.get(1)?,
+                ngsi: r.get(2)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -5,6 +5,7 @@
 
 pub mod lab;
 pub mod lan;
+pub mod semantic;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
