@@ -79,7 +79,16 @@ upstreams = ["127.0.0.1:{port}"]
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    let out = dig(&lan.dev, "10.216.0.1", &[]);
+    // The gateway reports ready before its DNS sockets may be answering in the
+    // namespace: ask again (bounded) until an answer comes.
+    let mut out = dig(&lan.dev, "10.216.0.1", &[]);
+    for _ in 0..20 {
+        if out.contains("status:") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        out = dig(&lan.dev, "10.216.0.1", &[]);
+    }
     assert!(out.contains("status: NOERROR"), "{out}");
     assert!(out.contains("192.0.2.10"), "{out}");
     // Inside Steward's namespace, over loopback: the socket is bound to the LAN
