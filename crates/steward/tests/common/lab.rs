@@ -18,15 +18,7 @@ pub fn lab_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tools/lab/lab.sh")
 }
 
-/// Fails (never skips) when not root: the lab needs network namespaces.
-pub fn require_root() {
-    let out = Command::new("id").arg("-u").output().expect("running id");
-    let uid = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert_eq!(
-        uid, "0",
-        "this test builds network namespaces and nftables rules: run it as root (CI does)"
-    );
-}
+pub use super::lan::require_root;
 
 pub struct Lab {
     pub prefix: String,
@@ -186,60 +178,14 @@ pub struct LabSteward {
 }
 
 impl LabSteward {
-    // The child is waited for by `kill9` or `Drop`.
-    #[allow(clippy::zombie_processes)]
     pub fn start(lab: &Lab, data: &std::path::Path, config: &str) -> LabSteward {
-        use std::io::{BufRead, BufReader};
-        use std::process::Stdio;
-        std::fs::create_dir_all(data).unwrap();
-        let cfg = data.with_extension("toml");
-        std::fs::write(&cfg, config).unwrap();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(data.with_extension("log"))
-            .unwrap();
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &lab.router(), super::BIN, "serve"])
-            .args(["--http", "127.0.0.1:0", "--mqtts", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .arg("--config")
-            .arg(&cfg)
-            .env("STEWARD_LOG", "steward=debug,info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("starting steward in the router namespace");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let http = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
-                panic!(
-                    "steward did not start; log: {}",
-                    std::fs::read_to_string(data.with_extension("log")).unwrap_or_default()
-                )
-            });
-            if let Some(rest) = line.strip_prefix("HTTP API on http://") {
-                break rest.split_whitespace().next().unwrap().to_string();
-            }
-        };
-        let admin = std::fs::read_to_string(data.join("admin-token"))
-            .unwrap()
-            .trim()
-            .to_string();
+        let (child, http, admin) = super::lan::serve_in_netns(&lab.router(), data, config);
         let s = LabSteward {
             child: Some(child),
             data: data.to_path_buf(),
-            config: cfg,
+            config: data.with_extension("toml"),
             router: lab.router(),
-            http,
+            http: http.to_string(),
             admin,
         };
         s.wait_applied(1);

@@ -16,7 +16,7 @@ pub fn require_root() {
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "0",
-        "this test builds network namespaces and must run as root (CI does)"
+        "this test builds network namespaces and nftables rules: run it as root (CI does)"
     );
 }
 
@@ -114,6 +114,70 @@ impl Drop for Lan {
     }
 }
 
+/// Start `steward serve` inside namespace `ns` with `config` (TOML, written beside
+/// `data`), its log in `data.log`; wait (bounded) until it prints its API address.
+/// Returns the child (the caller kills and waits for it), the API address and the
+/// admin token.
+// The child is waited for by the caller's `Drop`.
+#[allow(clippy::zombie_processes)]
+pub fn serve_in_netns(ns: &str, data: &Path, config: &str) -> (Child, SocketAddr, String) {
+    std::fs::create_dir_all(data).unwrap();
+    let cfg = data.with_extension("toml");
+    std::fs::write(&cfg, config).unwrap();
+    let log_path = data.with_extension("log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .unwrap();
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns, super::BIN, "serve"])
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--mqtts",
+            "127.0.0.1:0",
+            "--coaps",
+            "127.0.0.1:0",
+        ])
+        .arg("--data")
+        .arg(data)
+        .arg("--config")
+        .arg(&cfg)
+        .env("STEWARD_LOG", "steward=debug,info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("starting steward in a namespace");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(line) = rx.recv_timeout(left) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "steward did not start in {ns}; log:\n{}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            );
+        };
+        if let Some(rest) = line.strip_prefix("HTTP API on http://") {
+            let http = rest.split_whitespace().next().unwrap().parse().unwrap();
+            let admin = std::fs::read_to_string(data.join("admin-token"))
+                .unwrap()
+                .trim()
+                .to_string();
+            return (child, http, admin);
+        }
+    }
+}
+
 /// `steward serve` inside a namespace; killed on drop.
 pub struct NsGateway {
     child: Option<Child>,
@@ -124,71 +188,14 @@ pub struct NsGateway {
 }
 
 impl NsGateway {
-    // The child is waited for by `stop` or `Drop`.
-    #[allow(clippy::zombie_processes)]
     pub fn start(ns: &str, data: &Path, config: &str) -> NsGateway {
-        std::fs::create_dir_all(data).unwrap();
-        let cfg = data.with_extension("toml");
-        std::fs::write(&cfg, config).unwrap();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(data.with_extension("log"))
-            .unwrap();
-        let mut child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                ns,
-                super::BIN,
-                "serve",
-                "--http",
-                "127.0.0.1:0",
-                "--mqtts",
-                "127.0.0.1:0",
-                "--coaps",
-                "127.0.0.1:0",
-                "--data",
-            ])
-            .arg(data)
-            .arg("--config")
-            .arg(&cfg)
-            .env("STEWARD_LOG", "steward=debug,info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("starting steward in a namespace");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(line) = rx.recv_timeout(left) else {
-                let _ = child.kill();
-                panic!(
-                    "steward did not start; log in {}",
-                    data.with_extension("log").display()
-                );
-            };
-            if let Some(rest) = line.strip_prefix("HTTP API on http://") {
-                let http = rest.split_whitespace().next().unwrap().parse().unwrap();
-                let admin = std::fs::read_to_string(data.join("admin-token"))
-                    .unwrap()
-                    .trim()
-                    .to_string();
-                return NsGateway {
-                    child: Some(child),
-                    ns: ns.into(),
-                    data: data.into(),
-                    http,
-                    admin,
-                };
-            }
+        let (child, http, admin) = serve_in_netns(ns, data, config);
+        NsGateway {
+            child: Some(child),
+            ns: ns.into(),
+            data: data.into(),
+            http,
+            admin,
         }
     }
 
