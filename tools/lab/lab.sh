@@ -116,6 +116,10 @@ up() {
   in_ns "$R" sysctl -qw net.ipv4.conf.br-lan.send_redirects=0
   in_ns "$R" sysctl -qw net.ipv4.conf.br-lan.proxy_arp=1
   in_ns "$R" sysctl -qw net.ipv4.conf.br-lan.proxy_arp_pvlan=1
+  # Answer proxied ARP at once: the kernel's default holds each answer back up to
+  # 0.8 s (proxy_delay), which makes a device's first packet to a peer miss a
+  # one-second probe.
+  in_ns "$R" sysctl -qw net.ipv4.neigh.br-lan.proxy_delay=0
 
   # Uplink to the Internet namespace (routed, no NAT).
   ip link add "${prefix}ua" type veth peer name "${prefix}ub"
