@@ -140,13 +140,39 @@ async fn upload_payload(
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the payload: {e}")))?;
-        tokio::task::block_in_place(|| w.write(&chunk))?;
+        if let Err(e) = tokio::task::block_in_place(|| w.write(&chunk)) {
+            if matches!(e, UpdateError::TooLarge { .. }) {
+                discard_rest(&mut stream).await;
+            }
+            return Err(e.into());
+        }
     }
     let (digest, size) = tokio::task::block_in_place(|| w.finish(Some(&digest)))?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({"digest": digest, "size": size})),
     ))
+}
+
+/// Read and drop what is left of a refused upload (bounded in bytes and time)
+/// before answering 413. A server may close the connection instead (RFC 9110
+/// §15.5.14), but a client still writing its body then sees a reset, not the
+/// answer that says which limit it hit.
+async fn discard_rest<S, E>(stream: &mut S)
+where
+    S: futures::Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    const MAX_DISCARD: u64 = 64 << 20;
+    let mut seen = 0u64;
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen += chunk.len() as u64;
+            if seen > MAX_DISCARD {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 #[derive(Deserialize)]
