@@ -483,6 +483,8 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
                     mqtt_port: mqtts_addr.port(),
                     tls: tls.clone(),
                     maker_key: key.clone(),
+                    vendor_id: crate::updates::demo::VENDOR_ID,
+                    class_id: crate::updates::demo::CLASS_ID,
                     fail_share: crate::updates::demo::FAIL_SHARE,
                     interrupt_after: None,
                     max_image: 16 << 20,

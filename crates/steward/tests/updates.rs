@@ -124,9 +124,38 @@ async fn anchors_upload_anti_rollback_and_resumable_download() {
     let body = r.text().await.unwrap();
     assert!(body.contains("signature does not verify"), "{body}");
 
-    // The payload over HTTPS with the device's certificate, and Range requests.
+    // Before a campaign offers it, a device cannot fetch the payload.
     let d = &f.devices[0];
     let path = format!("/api/v1/devices/{}/firmware/{digest}", d.id);
+    let (code, body) = curl_device(&f, d, &path, &[]);
+    assert_eq!(code, 404, "{body}");
+    assert!(body.contains("no campaign offers payload"), "{body}");
+
+    // The agent's own download, cut halfway on purpose, resumes with Range.
+    let handles = f
+        .agents_connected(|i, o| {
+            if i == 0 {
+                o.interrupt_after = Some(150_000);
+            }
+        })
+        .await;
+    let id = f
+        .create_campaign(serde_json::json!({"firmware": fw2, "waves": "100%"}))
+        .await;
+    let p = f
+        .wait_campaign(&id, 60, "the campaign to complete", |p| {
+            state(p) == "completed"
+        })
+        .await;
+    assert_eq!(p["waves"][0]["succeeded"], 2);
+    let s0 = handles[0].stats();
+    assert!(s0.resumed >= 1, "the agent resumed with Range: {s0:?}");
+    assert_eq!(s0.installs, 1);
+    assert_eq!(s0.installed_seq, 2);
+    // Steward records the firmware.
+    let dev = f.get_json(&format!("/api/v1/devices/{}", d.id)).await;
+    assert_eq!(dev["firmware_version"], "1.2.0");
+    // Once offered: the payload over HTTPS with the device's certificate, and Range requests.
     let (code, _) = curl_device(&f, d, &path, &["-r", "0-99", "-D", "/dev/stderr"]);
     assert_eq!(code, 206);
     let (code, _) = curl_device(&f, d, &path, &["-r", "999999999-"]);
@@ -171,30 +200,7 @@ async fn anchors_upload_anti_rollback_and_resumable_download() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "206");
     assert_eq!(sha256_hex(&std::fs::read(&part).unwrap()), digest);
 
-    // The agent's own download, cut halfway on purpose, resumes with Range.
-    let handles = f
-        .agents_connected(|i, o| {
-            if i == 0 {
-                o.interrupt_after = Some(150_000);
-            }
-        })
-        .await;
-    let id = f
-        .create_campaign(serde_json::json!({"firmware": fw2, "waves": "100%"}))
-        .await;
-    let p = f
-        .wait_campaign(&id, 60, "the campaign to complete", |p| {
-            state(p) == "completed"
-        })
-        .await;
-    assert_eq!(p["waves"][0]["succeeded"], 2);
-    let s0 = handles[0].stats();
-    assert!(s0.resumed >= 1, "the agent resumed with Range: {s0:?}");
-    assert_eq!(s0.installs, 1);
-    assert_eq!(s0.installed_seq, 2);
-    // Steward records the firmware; the same release again finds nobody to update.
-    let dev = f.get_json(&format!("/api/v1/devices/{}", d.id)).await;
-    assert_eq!(dev["firmware_version"], "1.2.0");
+    // The same release again finds nobody to update.
     let (code, body) = f
         .post_json("/api/v1/campaigns", serde_json::json!({"firmware": fw2}))
         .await;
@@ -282,6 +288,14 @@ async fn campaign_to_200_devices_completes_wave_by_wave() {
         )
         .unwrap();
     assert_eq!((muds, events), (200, 200));
+    // The policy engine compiles the device's policy from the firmware's MUD URL.
+    let pol = f
+        .get_json(&format!("/api/v1/devices/{}/policy", f.devices[7].id))
+        .await;
+    assert_eq!(
+        pol["mud_url"], "https://acme.example/streetlamp-v3.json",
+        "{pol:#}"
+    );
     // `campaign list` shows it.
     let out = f.cli(&["campaign", "list"]);
     let listing = text(&out);
@@ -319,6 +333,28 @@ async fn thirty_percent_failures_halt_after_the_first_failing_wave() {
             assert_eq!(c["pending"], c["total"], "wave {w} never started: {c}");
         }
     }
+    // The simulated boot failures roll back, and say so.
+    let rolled: u64 = waves
+        .iter()
+        .map(|c| c["rolled_back"].as_u64().unwrap())
+        .sum();
+    assert!(
+        rolled > 0,
+        "install failures are reported as rolled_back: {waves:?}"
+    );
+    let reasons: Vec<String> = f
+        .devices_of(&id)
+        .await
+        .iter()
+        .filter(|d| d["state"] == "rolled_back")
+        .map(|d| d["reason"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .all(|r| r.contains("rolled back to sequence 0")),
+        "{reasons:?}"
+    );
     // Give the service a few ticks: still halted, later waves untouched.
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     let again = f.get_json(&format!("/api/v1/campaigns/{id}")).await;
@@ -372,12 +408,22 @@ async fn a_payload_tampered_in_storage_is_rejected_by_the_devices() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn devices_refuse_an_envelope_below_what_they_run() {
-    let f = Fleet::start("valve", 3, "").await;
+async fn devices_refuse_a_rollback_and_a_manifest_for_another_class() {
+    let f = Fleet::start("valve", 4, "").await;
     let (fw, _) = f.release(6, &payload(4096, 6), None);
-    // The devices already run sequence 10 (installed some other way): Steward
-    // does not know it, the devices themselves refuse the rollback.
-    let handles = f.agents_connected(|_, o| o.installed_seq = 10).await;
+    // Devices 0-2 already run sequence 10 (installed some other way): Steward
+    // does not know it, the devices themselves refuse the rollback. Device 3 is
+    // of another class: the maker's signature alone does not make it install.
+    let other_class: uuid::Uuid = "0b6f3f1e-8f2d-4d7a-9d1e-2f4a5b6c7d8e".parse().unwrap();
+    let handles = f
+        .agents_connected(|i, o| {
+            if i < 3 {
+                o.installed_seq = 10;
+            } else {
+                o.class_id = other_class;
+            }
+        })
+        .await;
     let id = f
         .create_campaign(
             serde_json::json!({"firmware": fw, "waves": "100%", "failure_threshold": 0.5}),
@@ -387,15 +433,25 @@ async fn devices_refuse_an_envelope_below_what_they_run() {
         &id,
         60,
         "the campaign to halt with every device failed",
-        |p| state(p) == "halted" && p["waves"][0]["failed"] == 3,
+        |p| state(p) == "halted" && p["waves"][0]["failed"] == 4,
     )
     .await;
     for d in f.devices_of(&id).await {
         let reason = d["reason"].as_str().unwrap();
-        assert!(
-            reason.contains("rollback refused: sequence number 6 is below the installed 10"),
-            "{reason}"
-        );
+        if d["device_id"] == f.devices[3].id.as_str() {
+            assert!(
+                reason.contains(&format!(
+                    "not this device's vendor {} class {other_class}",
+                    fleet::VENDOR
+                )),
+                "{reason}"
+            );
+        } else {
+            assert!(
+                reason.contains("rollback refused: sequence number 6 is below the installed 10"),
+                "{reason}"
+            );
+        }
     }
     for h in &handles {
         assert_eq!(h.stats().installs, 0);

@@ -83,6 +83,12 @@ async fn device_policy(
                 ))
             })?;
             let words = compiled.describe(&d.id).map_err(NetPolicyError::from)?;
+            // The MUD URL the policy was compiled from (firmware, model or DHCP).
+            let mud_url = inputs
+                .devices
+                .iter()
+                .find(|x| x.id == d.id)
+                .and_then(|x| x.mud_url.clone());
             let explanation = match &q.to {
                 Some(to) => {
                     let dest: policy::Destination = to
@@ -100,6 +106,7 @@ async fn device_policy(
                 "device": d.id,
                 "name": d.name,
                 "zone": p.zone,
+                "mud_url": mud_url,
                 "text": words,
                 "policy": p,
                 "explanation": explanation,

@@ -300,14 +300,18 @@ async fn download(
             "`{digest}` is not a payload digest"
         )));
     };
-    let known = s
+    let offered = s
         .with_updates({
             let digest = digest.clone();
-            move |u| u.store.payload_known(&digest)
+            let device = device.id.clone();
+            move |u| u.store.payload_offered_to(&device, &digest)
         })
         .await?;
-    if !known {
-        return Err(ApiError::NotFound(format!("no firmware payload {digest}")));
+    if !offered {
+        return Err(ApiError::NotFound(format!(
+            "no campaign offers payload {digest} to device {}",
+            device.id
+        )));
     }
     let mut file = tokio::fs::File::open(&path)
         .await

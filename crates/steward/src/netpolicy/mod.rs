@@ -140,6 +140,8 @@ pub fn gather(
             lease_mud.insert(l.device_id, u);
         }
     }
+    // A MUD URL carried by the signed manifest of the firmware a device runs.
+    let firmware_mud: BTreeMap<String, String> = store.firmware_mud_urls()?.into_iter().collect();
     let mut mud = BTreeMap::new();
     for r in store.mud_results()? {
         if let Some(p) = r.policy.as_deref()
@@ -174,9 +176,14 @@ pub fn gather(
             maker: model
                 .map(|m| m.manufacturer.clone())
                 .filter(|m| m != "unknown"),
-            // The operator's model setting wins over what the device declares.
-            mud_url: model
-                .and_then(|m| m.mud_url.clone())
+            // The policy follows the firmware (draft-ietf-suit-mud): the MUD URL
+            // in the maker's signed manifest of the firmware the device reported
+            // installed wins; then the operator's model setting; then what the
+            // device declares in DHCP (spoofable, so last).
+            mud_url: firmware_mud
+                .get(&d.id)
+                .cloned()
+                .or_else(|| model.and_then(|m| m.mud_url.clone()))
                 .or_else(|| lease_mud.get(&d.id).cloned()),
             strength: strength(d.strength),
             grade: None,

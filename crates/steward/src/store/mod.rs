@@ -136,6 +136,10 @@ pub trait Store: Send + Sync + 'static {
     /// it verified, else the error.
     fn put_mud_result(&self, m: &MudRecord) -> Result<(), StoreError>;
     fn mud_results(&self) -> Result<Vec<MudRecord>, StoreError>;
+    /// (device, MUD URL) of devices whose installed firmware's SUIT manifest
+    /// carried a MUD URL (draft-ietf-suit-mud), written by the update service
+    /// when the device reports success; empty before any update ran.
+    fn firmware_mud_urls(&self) -> Result<Vec<(String, String)>, StoreError>;
 
     // --- semantic ---
     /// A model's thing spec and NGSI-LD mapping (JSON), kept beside the model and

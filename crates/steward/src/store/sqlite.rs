@@ -966,6 +966,24 @@ impl Store for SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn firmware_mud_urls(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let conn = self.reader();
+        // The table belongs to the update store (updates::store), created when
+        // the update service first opens this database.
+        let exists: bool = conn.query_row(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'device_mud_urls'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            return Ok(vec![]);
+        }
+        let mut stmt = conn
+            .prepare_cached("SELECT device_id, mud_url FROM device_mud_urls ORDER BY device_id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     // --- semantic ---
     fn model_semantics(&self, model_id: &str) -> Result<Option<ModelSemanticsRow>, StoreError> {
         let conn = self.reader();

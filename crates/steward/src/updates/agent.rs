@@ -7,7 +7,7 @@
 //! number against what it runs (anti-rollback), the payload size claim against
 //! its flash, the payload's digest against the manifest. It downloads with
 //! `Range` requests, resuming where an interrupted download stopped, and reports
-//! every state. It can be told to fail a share of installs.
+//! every state. It can be told to fail a share of installs (they roll back).
 //!
 //! A notice for firmware it already runs is answered `succeeded` without
 //! installing again, and a repeated notice for a failed campaign is answered
@@ -36,8 +36,14 @@ pub struct AgentOptions {
     pub tls: Arc<rustls::ClientConfig>,
     /// The maker's key the device trusts for firmware.
     pub maker_key: suit::VerifyingKey,
-    /// Share of installs that fail (0.0..=1.0), chosen per (device, campaign) by
-    /// a hash, so a repeated notice fails the same way.
+    /// The device's own SUIT vendor-id and class-id: a manifest for another
+    /// class of device is refused even when its maker signed it
+    /// (RFC 9124 §4.2.2, draft-ietf-suit-manifest check-vendor/class-identifier).
+    pub vendor_id: uuid::Uuid,
+    pub class_id: uuid::Uuid,
+    /// Share of installs whose new image fails its first boot (0.0..=1.0),
+    /// chosen per (device, campaign) by a hash, so a repeated notice ends the
+    /// same way: the device rolls back to what it ran and reports `rolled_back`.
     pub fail_share: f64,
     /// Stop the first download of each payload after this many bytes (the
     /// connection drops), to exercise resuming with Range.
@@ -186,6 +192,13 @@ impl Updater {
     }
 }
 
+/// How an install that got as far as running the new image ended.
+enum Outcome {
+    Succeeded,
+    /// The image was installed but did not come up; the device runs its old one.
+    RolledBack(String),
+}
+
 /// Whether this (device, campaign) is one of the `share` that fail.
 fn fails(device: &str, campaign: &str, share: f64) -> bool {
     if share <= 0.0 {
@@ -245,13 +258,18 @@ impl Agent {
         let result = self.update(&notice).await;
         lock(&self.busy).remove(&notice.campaign);
         match result {
-            Ok(state) => self.finish(&notice.campaign, state, None).await,
+            Ok(Outcome::Succeeded) => self.finish(&notice.campaign, "succeeded", None).await,
+            Ok(Outcome::RolledBack(why)) => {
+                self.finish(&notice.campaign, "rolled_back", Some(why))
+                    .await
+            }
             Err(why) => self.finish(&notice.campaign, "failed", Some(why)).await,
         }
     }
 
-    /// Verify, download, check, install. `Ok` names the final state.
-    async fn update(&self, n: &Notice) -> Result<&'static str, String> {
+    /// Verify, download, check, install. `Err` is a failure before installing
+    /// (the device never ran the image).
+    async fn update(&self, n: &Notice) -> Result<Outcome, String> {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(&n.envelope)
             .map_err(|e| format!("the notice's envelope is not base64: {e}"))?;
@@ -261,7 +279,7 @@ impl Agent {
         let installed = lock(&self.handle.stats).installed_seq;
         if seq == installed {
             // Already running it (installed by an earlier notice): nothing to do.
-            return Ok("succeeded");
+            return Ok(Outcome::Succeeded);
         }
         if seq < installed {
             return Err(format!(
@@ -269,10 +287,21 @@ impl Agent {
             ));
         }
         let params = env.parameters();
-        let size = params
-            .first()
-            .and_then(|p| p.image_size)
-            .ok_or("the manifest has no image size")?;
+        let first = params.first().ok_or("the manifest names no component")?;
+        match (&first.vendor_id, &first.class_id) {
+            (Some(suit::manifest::VendorId::Uuid(v)), Some(c))
+                if *v == self.opts.vendor_id && *c == self.opts.class_id => {}
+            (v, c) => {
+                return Err(format!(
+                    "the manifest is for vendor {} class {}, not this device's vendor {} class {}",
+                    v.as_ref().map_or("(none)".to_string(), |v| v.to_string()),
+                    c.as_ref().map_or("(none)".to_string(), |c| c.to_string()),
+                    self.opts.vendor_id,
+                    self.opts.class_id
+                ));
+            }
+        }
+        let size = first.image_size.ok_or("the manifest has no image size")?;
         if size > self.opts.max_image {
             return Err(format!(
                 "the manifest claims an image of {size} bytes, more than this device's {} bytes",
@@ -286,12 +315,14 @@ impl Agent {
         self.report(&n.campaign, "installing", None).await;
         tokio::time::sleep(self.opts.install_time).await;
         if fails(&self.opts.device_id, &n.campaign, self.opts.fail_share) {
-            return Err("install failed (simulated): the device kept its old firmware".into());
+            return Ok(Outcome::RolledBack(format!(
+                "the new image did not boot (simulated); rolled back to sequence {installed}"
+            )));
         }
         let mut st = lock(&self.handle.stats);
         st.installed_seq = seq;
         st.installs += 1;
-        Ok("succeeded")
+        Ok(Outcome::Succeeded)
     }
 
     /// Download `size` bytes, resuming with `Range` after a dropped connection.

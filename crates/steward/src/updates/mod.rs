@@ -325,6 +325,16 @@ impl Updates {
                 stored.len()
             )));
         }
+        // SQLite integers are signed 64-bit: a larger sequence number could not
+        // be compared correctly for anti-rollback, so it is refused (RFC 9124
+        // §4.2.3 only asks that it grow; 2^63 leaves room for any scheme).
+        if env.sequence_number() > i64::MAX as u64 {
+            return Err(UpdateError::Invalid(format!(
+                "sequence number {} is above {}, the largest Steward can store and compare",
+                env.sequence_number(),
+                i64::MAX
+            )));
+        }
         let fw = Firmware {
             id: sha256_hex(envelope),
             model: anchor.model.clone(),

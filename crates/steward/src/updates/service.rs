@@ -248,11 +248,11 @@ impl UpdateService {
                     r.state
                 )
             })?;
-        let reason = r.reason.as_deref().map(|s| {
-            let mut s = s.to_string();
-            s.truncate(500);
-            s
-        });
+        // At most 500 characters (not bytes: cutting inside a UTF-8 sequence panics).
+        let reason = r
+            .reason
+            .as_deref()
+            .map(|s| s.chars().take(500).collect::<String>());
         let now = self.updates.now();
         match self
             .updates

@@ -453,6 +453,21 @@ impl UpdateStore {
         )?)
     }
 
+    /// Whether a campaign offers the payload with this digest to this device:
+    /// a device may download only what it has been offered, not every image
+    /// the gateway holds.
+    pub fn payload_offered_to(&self, device_id: &str, digest: &str) -> Result<bool, UpdateError> {
+        let conn = lock(&self.conn);
+        Ok(conn.query_row(
+            "SELECT COUNT(*) > 0 FROM update_campaign_devices d
+               JOIN update_campaigns c ON c.id = d.campaign
+               JOIN firmware f ON f.id = c.firmware
+              WHERE d.device_id = ?1 AND f.payload_digest = ?2",
+            [device_id, digest],
+            |r| r.get(0),
+        )?)
+    }
+
     // --- per-device sequence numbers ---
 
     /// Installed sequence number per (device, component).

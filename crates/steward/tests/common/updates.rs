@@ -285,6 +285,8 @@ impl Fleet {
             mqtt_port: self.gw.mqtts.port(),
             tls: self.devices[i].tls.clone(),
             maker_key: self.maker.verifying_key(),
+            vendor_id: VENDOR.parse().unwrap(),
+            class_id: CLASS.parse().unwrap(),
             fail_share: 0.0,
             interrupt_after: None,
             max_image: 16 << 20,
