@@ -7,7 +7,8 @@
 //! # Layout
 //!
 //! - `thing.rs`: [`ThingSpec`] (a model's properties and actions), [`thing_model`],
-//!   [`thing_description`] with forms on the gateway's [`Endpoints`];
+//!   [`thing_description`] with forms on the gateway's [`Endpoints`] in the
+//!   model's [`PayloadFormat`];
 //! - `validate.rs`: [`WotValidator`] (TD/TM schema + security-name rules), the
 //!   offline `$ref` retriever, the compiled-schema wrapper;
 //! - `sdf.rs`: [`SdfImporter`]: SDF → a model name and a [`ThingSpec`];
@@ -27,7 +28,7 @@ pub use error::{Problem, SemanticError};
 pub use ngsi::{Entity, Exporter, Mapping, NotExported};
 pub use sdf::{Imported, SdfImporter};
 pub use thing::{
-    ActionSpec, DataType, DeviceInfo, Endpoints, ModelInfo, PropertySpec, ThingSpec,
+    ActionSpec, DataType, DeviceInfo, Endpoints, ModelInfo, PayloadFormat, PropertySpec, ThingSpec,
     thing_description, thing_model,
 };
 pub use validate::WotValidator;

@@ -262,6 +262,60 @@ pub struct DeviceInfo<'a> {
     pub firmware_version: Option<&'a str>,
 }
 
+/// How a model's devices encode what they send, as the model's payload decoder
+/// reads it: what a TD's uplink forms say about the payload (`contentType`, and
+/// the CoAP content-format). The gateway maps its decoder declaration to this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PayloadFormat {
+    /// SenML (RFC 8428), JSON or CBOR. The default decoder.
+    #[default]
+    Senml,
+    /// SenML named by LwM2M paths (`/3303/0/5700`), JSON or CBOR as in LwM2M 1.1.
+    Lwm2m,
+    /// A vendor JSON document, mapped field by field.
+    JsonMap,
+    /// Cayenne Low Power Payload (binary).
+    CayenneLpp,
+}
+
+/// A payload media type and its CoAP content-format number (RFC 7252 §12.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Media {
+    mime: &'static str,
+    content_format: u16,
+}
+
+const SENML_JSON: Media = Media {
+    mime: "application/senml+json",
+    content_format: 110,
+};
+const SENML_CBOR: Media = Media {
+    mime: "application/senml+cbor",
+    content_format: 112,
+};
+
+impl PayloadFormat {
+    /// The media type the decoder reads first (the form every transport gets).
+    fn media(self) -> Media {
+        match self {
+            PayloadFormat::Senml | PayloadFormat::Lwm2m => SENML_JSON,
+            PayloadFormat::JsonMap => Media {
+                mime: "application/json",
+                content_format: 50,
+            },
+            PayloadFormat::CayenneLpp => Media {
+                mime: "application/octet-stream",
+                content_format: 42,
+            },
+        }
+    }
+
+    /// Whether the decoder also reads SenML CBOR (an extra form per transport).
+    fn reads_cbor(self) -> bool {
+        matches!(self, PayloadFormat::Senml | PayloadFormat::Lwm2m)
+    }
+}
+
 /// Where Steward listens, as clients reach it. The gateway fills this from its
 /// configuration; a TD has forms only for the endpoints given.
 #[derive(Debug, Clone, PartialEq)]
@@ -306,6 +360,18 @@ impl Endpoints {
         }
         Ok(())
     }
+}
+
+/// `key`, or `stw:key` (then `stw:key_`, ...) when a declared affordance has it.
+fn free_key(taken: &Map<String, Value>, key: &str) -> String {
+    let mut k = key.to_string();
+    if taken.contains_key(&k) {
+        k = format!("stw:{key}");
+    }
+    while taken.contains_key(&k) {
+        k.push('_');
+    }
+    k
 }
 
 /// Percent-encode a query or path value (RFC 3986 §2.3: only unreserved kept).
@@ -417,7 +483,9 @@ pub fn thing_model(model: ModelInfo<'_>, spec: &ThingSpec) -> Result<Value, Sema
 /// The Thing Description of one device: its model's properties and actions plus
 /// the readings the device has sent, with forms that point at Steward's HTTP API
 /// (admin bearer token), and the device's own uplinks over MQTT (client
-/// certificate or device token), CoAP (DTLS PSK) and HTTP (device token).
+/// certificate or device token), CoAP (DTLS PSK) and HTTP (device token), each
+/// in the payload `format` its model decodes (the `telemetry` action, or
+/// `stw:telemetry` when the model has a command of that name).
 ///
 /// `spec` is the model's spec with the device's readings already merged in (see
 /// [`ThingSpec::with_readings`]).
@@ -425,6 +493,7 @@ pub fn thing_description(
     device: DeviceInfo<'_>,
     model: ModelInfo<'_>,
     spec: &ThingSpec,
+    format: PayloadFormat,
     endpoints: &Endpoints,
 ) -> Result<Value, SemanticError> {
     spec.validate()?;
@@ -545,38 +614,101 @@ pub fn thing_description(
         );
         actions.insert(name.clone(), Value::Object(aff));
     }
-    td.insert("actions".into(), Value::Object(actions));
 
-    // The device's uplink: where the device itself sends its readings (SenML).
-    // Only the device's own credentials are accepted on these forms.
-    let mut uplink = vec![json!({
-        "href": format!("api/v1/devices/{id}/telemetry"),
-        "htv:methodName": "POST", "contentType": "application/senml+json",
-        "security": ["device_bearer"]
-    })];
-    if let Some(mqtt) = &endpoints.mqtt {
+    // The device's uplink: where the device itself sends its readings, in each
+    // format its model's decoder reads. Only the device's own credentials are
+    // accepted on these forms.
+    //
+    // Their `op`: TD 1.1 (§5.3.4.2) names only what a Consumer does to a Thing; no
+    // operation says "the Thing itself sends here", and an event form may only say
+    // `subscribeevent`/`unsubscribeevent` (the TD schema enforces it), which would
+    // send a WoT client to subscribe where nobody can. So the uplink is an action
+    // of the device's record in Steward, `invokeaction`: its default bindings are
+    // exactly what the device does (HTTP POST, CoAP POST, MQTT PUBLISH in the
+    // binding templates), and as its forms take only the device's credentials, the
+    // one Consumer that can invoke it is the device. Whoever wants the readings
+    // subscribes to the `telemetry` event (or observes the properties).
+    let mut media = vec![format.media()];
+    if format.reads_cbor() {
+        media.push(SENML_CBOR);
+    }
+    let topic = format!("steward/v1/devices/{}/telemetry", device.id);
+    let mut uplink = Vec::new();
+    for m in &media {
         uplink.push(json!({
-            "href": mqtt.trim_end_matches('/'),
-            "mqv:topic": format!("steward/v1/devices/{}/telemetry", device.id),
-            "mqv:controlPacket": "publish", "mqv:qos": "1",
-            "contentType": "application/senml+json",
-            "security": ["mqtt"]
+            "href": format!("api/v1/devices/{id}/telemetry"),
+            "op": "invokeaction", "htv:methodName": "POST", "contentType": m.mime,
+            "security": ["device_bearer"]
         }));
+    }
+    if let Some(mqtt) = &endpoints.mqtt {
+        for m in &media {
+            // SenML CBOR has a topic of its own, for MQTT 3.1.1 clients that cannot
+            // say a content type; the other formats go to the plain topic.
+            let topic = if *m == SENML_CBOR {
+                format!("{topic}/cbor")
+            } else {
+                topic.clone()
+            };
+            uplink.push(json!({
+                "href": mqtt.trim_end_matches('/'),
+                "op": "invokeaction", "mqv:topic": topic,
+                "mqv:controlPacket": "publish", "mqv:qos": "1",
+                "contentType": m.mime,
+                "security": ["mqtt"]
+            }));
+        }
     }
     if let Some(coap) = &endpoints.coap {
-        uplink.push(json!({
-            "href": format!("{}/telemetry", coap.trim_end_matches('/')),
-            "cov:method": "POST", "contentType": "application/senml+json",
-            "security": ["coap_psk"]
-        }));
+        for m in &media {
+            uplink.push(json!({
+                "href": format!("{}/telemetry", coap.trim_end_matches('/')),
+                "op": "invokeaction", "cov:method": "POST",
+                "contentType": m.mime, "cov:contentFormat": m.content_format,
+                "security": ["coap_psk"]
+            }));
+        }
     }
+    let mut uplink_action = Map::new();
+    uplink_action.insert("title".into(), "telemetry uplink".into());
+    uplink_action.insert(
+        "description".into(),
+        format!(
+            "Where and how the device itself sends its readings ({}); Steward acknowledges only after the durable commit. Other clients read the readings through the properties or the `telemetry` event.",
+            media.iter().map(|m| m.mime).collect::<Vec<_>>().join(" or ")
+        )
+        .into(),
+    );
+    match format {
+        PayloadFormat::Senml | PayloadFormat::Lwm2m => {
+            uplink_action.insert(
+                "input".into(),
+                json!({"type": "array", "items": {"type": "object"}}),
+            );
+        }
+        PayloadFormat::JsonMap => {
+            uplink_action.insert("input".into(), json!({"type": "object"}));
+        }
+        // Binary: the form's contentType says it all.
+        PayloadFormat::CayenneLpp => {}
+    }
+    uplink_action.insert("safe".into(), false.into());
+    uplink_action.insert("idempotent".into(), false.into());
+    uplink_action.insert("forms".into(), Value::Array(uplink));
+    actions.insert(
+        free_key(&actions, "telemetry"),
+        Value::Object(uplink_action),
+    );
+    td.insert("actions".into(), Value::Object(actions));
     td.insert(
         "events".into(),
         json!({"telemetry": {
             "title": "telemetry",
-            "description": "The device's uplink: each form says where and how the device itself sends its readings (SenML, or what its model decodes); Steward acknowledges only after the durable commit. Other clients read the readings through the properties.",
-            "data": {"type": "array", "items": {"type": "object"}},
-            "forms": uplink
+            "description": "Each reading Steward stores for the device, after its model's decoder, as it arrives (Server-Sent Events).",
+            "data": {"type": "object"},
+            "forms": [{"href": format!("api/v1/readings/stream?device={id}"),
+                       "op": "subscribeevent", "subprotocol": "sse",
+                       "contentType": "text/event-stream", "htv:methodName": "GET"}]
         }}),
     );
     td.insert(

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use semantic::ngsi::{self, DeviceRef};
 use semantic::{
-    DeviceInfo, Endpoints, Exporter, Mapping, ModelInfo, Observed, ObservedValue, SdfImporter,
-    ThingSpec, WotValidator, thing_description, thing_model,
+    DeviceInfo, Endpoints, Exporter, Mapping, ModelInfo, Observed, ObservedValue, PayloadFormat,
+    SdfImporter, ThingSpec, WotValidator, thing_description, thing_model,
 };
 use serde_json::{Value, json};
 
@@ -167,6 +167,7 @@ fn steward_tds_and_tms_validate() {
             },
             model,
             &spec,
+            PayloadFormat::Senml,
             &endpoints(coap),
         )
         .unwrap();
@@ -189,12 +190,21 @@ fn steward_tds_and_tms_validate() {
             td["actions"]["reboot"]["forms"][0]["href"],
             format!("api/v1/devices/{DEVICE_ID}/commands/reboot")
         );
-        let uplink = td["events"]["telemetry"]["forms"].as_array().unwrap();
-        assert_eq!(uplink.len(), if coap { 3 } else { 2 });
+        // SenML JSON and CBOR on HTTP, MQTT and (when configured) CoAP.
+        let uplink = td["actions"]["telemetry"]["forms"].as_array().unwrap();
+        assert_eq!(uplink.len(), if coap { 6 } else { 4 }, "{uplink:#?}");
+        assert!(uplink.iter().all(|f| f["op"] == "invokeaction"));
+        assert_eq!(
+            td["events"]["telemetry"]["forms"][0]["op"],
+            "subscribeevent"
+        );
         assert_eq!(td["securityDefinitions"].get("coap_psk").is_some(), coap);
         if coap {
             assert_eq!(td["securityDefinitions"]["coap_psk"]["identity"], DEVICE_ID);
-            assert_eq!(uplink[2]["href"], "coaps://127.0.0.1:5684/telemetry");
+            assert_eq!(uplink[4]["href"], "coaps://127.0.0.1:5684/telemetry");
+            assert_eq!(uplink[4]["cov:contentFormat"], 110);
+            assert_eq!(uplink[5]["cov:contentFormat"], 112);
+            assert_eq!(uplink[5]["contentType"], "application/senml+cbor");
         }
     }
     let tm = thing_model(model, &sample_spec()).unwrap();
@@ -209,6 +219,7 @@ fn steward_tds_and_tms_validate() {
         },
         model,
         &sample_spec(),
+        PayloadFormat::Senml,
         &endpoints(false),
     )
     .unwrap();
@@ -228,12 +239,105 @@ fn bad_endpoints_and_specs_are_refused() {
     };
     let mut e = endpoints(false);
     e.http = "ftp://x".into();
-    let err = thing_description(d, model, &ThingSpec::default(), &e)
+    let err = thing_description(d, model, &ThingSpec::default(), PayloadFormat::Senml, &e)
         .unwrap_err()
         .to_string();
     assert!(err.contains("endpoints.http"), "{err}");
     let spec: Result<ThingSpec, _> = serde_json::from_value(json!({"properties": {}, "bogus": 1}));
     assert!(spec.unwrap_err().to_string().contains("bogus"));
+}
+
+/// The uplink forms follow the model's decoder: per format, the content type of
+/// every transport, and the CoAP content-format and MQTT topic of each form.
+#[test]
+fn uplink_forms_follow_the_decoder() {
+    let v = WotValidator::new().unwrap();
+    let td_for = |spec: &ThingSpec, format: PayloadFormat, coap: bool| {
+        let device = DeviceInfo {
+            id: DEVICE_ID,
+            name: "d",
+            firmware_version: None,
+        };
+        let model = ModelInfo {
+            name: "m",
+            manufacturer: "x",
+        };
+        thing_description(device, model, spec, format, &endpoints(coap)).unwrap()
+    };
+    let topic = format!("steward/v1/devices/{DEVICE_ID}/telemetry");
+    let cbor_topic = format!("{topic}/cbor");
+    // (decoder, format, per form: content type, CoAP content-format, MQTT topic)
+    type Case<'a> = (&'a str, PayloadFormat, &'a [(&'a str, u64, &'a str)]);
+    let cases: [Case; 4] = [
+        (
+            "senml",
+            PayloadFormat::Senml,
+            &[
+                ("application/senml+json", 110, topic.as_str()),
+                ("application/senml+cbor", 112, cbor_topic.as_str()),
+            ],
+        ),
+        (
+            "lwm2m",
+            PayloadFormat::Lwm2m,
+            &[
+                ("application/senml+json", 110, topic.as_str()),
+                ("application/senml+cbor", 112, cbor_topic.as_str()),
+            ],
+        ),
+        (
+            "json-map",
+            PayloadFormat::JsonMap,
+            &[("application/json", 50, topic.as_str())],
+        ),
+        (
+            "cayenne-lpp",
+            PayloadFormat::CayenneLpp,
+            &[("application/octet-stream", 42, topic.as_str())],
+        ),
+    ];
+    for (name, format, expected) in cases {
+        let td = td_for(&sample_spec(), format, true);
+        v.check_td(&td, name)
+            .unwrap_or_else(|e| panic!("{e}\n{td:#}"));
+        let forms = td["actions"]["telemetry"]["forms"].as_array().unwrap();
+        let with =
+            |key: &str| -> Vec<&Value> { forms.iter().filter(|f| f.get(key).is_some()).collect() };
+        let (http, mqtt, coap) = (
+            with("htv:methodName"),
+            with("mqv:topic"),
+            with("cov:method"),
+        );
+        assert_eq!(http.len() + mqtt.len() + coap.len(), forms.len(), "{name}");
+        assert_eq!(http.len(), expected.len(), "{name}");
+        assert_eq!(mqtt.len(), expected.len(), "{name}");
+        assert_eq!(coap.len(), expected.len(), "{name}");
+        for (i, (mime, cf, topic)) in expected.iter().enumerate() {
+            assert_eq!(http[i]["contentType"], *mime, "{name}: HTTP form {i}");
+            assert_eq!(mqtt[i]["contentType"], *mime, "{name}: MQTT form {i}");
+            assert_eq!(mqtt[i]["mqv:topic"], *topic, "{name}: MQTT form {i}");
+            assert_eq!(coap[i]["contentType"], *mime, "{name}: CoAP form {i}");
+            assert_eq!(coap[i]["cov:contentFormat"], *cf, "{name}: CoAP form {i}");
+        }
+        // The device publishes: every uplink form says so.
+        assert!(forms.iter().all(|f| f["op"] == "invokeaction"), "{name}");
+    }
+    // A model command called `telemetry` keeps its name; the uplink moves aside.
+    let mut spec = sample_spec();
+    spec.actions
+        .insert("telemetry".into(), semantic::ActionSpec::default());
+    let td = td_for(&spec, PayloadFormat::Senml, false);
+    v.check_td(&td, "command named telemetry").unwrap();
+    assert!(
+        td["actions"]["telemetry"]["forms"][0]["href"]
+            .as_str()
+            .unwrap()
+            .ends_with("/commands/telemetry")
+    );
+    assert_eq!(
+        td["actions"]["stw:telemetry"]["forms"][0]["op"],
+        "invokeaction"
+    );
 }
 
 #[test]
@@ -267,6 +371,7 @@ fn every_sdf_vector_imports_and_its_tm_and_td_validate() {
             },
             model,
             &imported.spec,
+            PayloadFormat::Senml,
             &endpoints(true),
         )
         .unwrap();

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use semantic::ngsi::{DeviceRef, Mapping};
 use semantic::{
     DataType, DeviceInfo, Endpoints, Entity, Exporter, Imported, ModelInfo, NotExported, Observed,
-    ObservedValue, SdfImporter, SemanticError, ThingSpec, WotValidator,
+    ObservedValue, PayloadFormat, SdfImporter, SemanticError, ThingSpec, WotValidator,
 };
 use serde_json::Value;
 
@@ -274,6 +274,7 @@ impl Semantics {
             },
             info(&model),
             &spec,
+            payload_format(&model.decoder),
             endpoints,
         )?;
         self.wot
@@ -414,6 +415,16 @@ impl Semantics {
             return Ok(None);
         }
         Ok(Some(self.device_entity(registry, &d, &mapping)?))
+    }
+}
+
+/// What a TD's uplink forms say about the payload: the model's decoder.
+pub fn payload_format(decoder: &payload::Decoder) -> PayloadFormat {
+    match decoder {
+        payload::Decoder::Senml => PayloadFormat::Senml,
+        payload::Decoder::Lwm2m => PayloadFormat::Lwm2m,
+        payload::Decoder::JsonMap(_) => PayloadFormat::JsonMap,
+        payload::Decoder::CayenneLpp => PayloadFormat::CayenneLpp,
     }
 }
 

@@ -203,20 +203,22 @@ pub async fn run(
         metrics.clone(),
         tls.clone(),
     );
+    let updates = crate::updates::Updates::open(
+        &data.path,
+        data.registry.clone(),
+        clock.clone(),
+        config.updates.max_payload_bytes,
+    )?;
     let coap = CoapServer::new(
         data.registry.clone(),
         ingest.clone(),
         PskKeys::load_or_create(&data.path)?,
         config.coap.clone(),
         metrics.clone(),
+        updates.clone(),
     );
     let update_service = crate::updates::service::UpdateService::new(
-        crate::updates::Updates::open(
-            &data.path,
-            data.registry.clone(),
-            clock.clone(),
-            config.updates.max_payload_bytes,
-        )?,
+        updates,
         broker.clone(),
         config.updates.clone(),
         public_url(&config, http.local_addr()?),

@@ -72,12 +72,29 @@ fn thing_description_and_thing_model_over_http() {
             .ends_with("/commands/reboot")
     );
     // Forms point at the real endpoints: the MQTT broker's address, and HTTP forms that work.
-    let mqtt = &td["events"]["telemetry"]["forms"][1];
-    assert_eq!(mqtt["href"], format!("mqtts://{}", gw.mqtts));
+    // The device's uplink: an action only its own credentials invoke, in the
+    // formats its model (SenML) decodes.
+    let uplink = td["actions"]["telemetry"]["forms"].as_array().unwrap();
+    assert!(
+        uplink.iter().all(|f| f["op"] == "invokeaction"),
+        "{uplink:#?}"
+    );
+    let mqtt: Vec<_> = uplink
+        .iter()
+        .filter(|f| f.get("mqv:topic").is_some())
+        .collect();
+    assert_eq!(mqtt.len(), 2, "{uplink:#?}");
+    assert_eq!(mqtt[0]["href"], format!("mqtts://{}", gw.mqtts));
     assert_eq!(
-        mqtt["mqv:topic"],
+        mqtt[0]["mqv:topic"],
         format!("steward/v1/devices/{}/telemetry", d.id)
     );
+    assert_eq!(mqtt[0]["contentType"], "application/senml+json");
+    assert_eq!(
+        mqtt[1]["mqv:topic"],
+        format!("steward/v1/devices/{}/telemetry/cbor", d.id)
+    );
+    assert_eq!(mqtt[1]["contentType"], "application/senml+cbor");
     assert_eq!(td["base"], format!("http://{}/", gw.http));
     let href = td["properties"]["temperature"]["forms"][0]["href"]
         .as_str()

@@ -113,3 +113,30 @@ pub fn post_file(
     a.extend_from_slice(args);
     coap(gw, identity, key, &a, "/telemetry")
 }
+
+/// GET `path` block-wise (Block2) with `-b [num,]size`, the payload written to `out`.
+pub fn get_blocks(
+    gw: &Gateway,
+    identity: &str,
+    key: &str,
+    block: &str,
+    path: &str,
+    out: &std::path::Path,
+) -> CoapReply {
+    let o = out.to_str().unwrap();
+    coap(
+        gw,
+        identity,
+        key,
+        &["-m", "get", "-b", block, "-o", o],
+        path,
+    )
+}
+
+impl CoapReply {
+    /// The last lines of the output (a block-wise transfer prints every block).
+    pub fn tail(&self) -> String {
+        let lines: Vec<&str> = self.text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}

@@ -16,8 +16,14 @@ pub enum CoapError {
     Unauthorized(String),
     #[error("{0}")]
     BadOption(String),
-    #[error("no resource {0}; POST telemetry to /telemetry (see /.well-known/core)")]
+    #[error(
+        "no resource {0}; POST telemetry to /telemetry or GET a firmware payload from /fw/{{sha256}} (see /.well-known/core)"
+    )]
     NotFound(String),
+    /// A firmware payload this device may not have (no campaign offers it) or
+    /// the gateway does not hold; the message names the digest.
+    #[error("{0}")]
+    NoPayload(String),
     #[error("method not allowed here; use {0}")]
     MethodNotAllowed(String),
     #[error("{0}")]
@@ -43,7 +49,7 @@ impl CoapError {
             CoapError::BadRequest(_) => ResponseType::BadRequest,
             CoapError::Unauthorized(_) => ResponseType::Unauthorized,
             CoapError::BadOption(_) => ResponseType::BadOption,
-            CoapError::NotFound(_) => ResponseType::NotFound,
+            CoapError::NotFound(_) | CoapError::NoPayload(_) => ResponseType::NotFound,
             CoapError::MethodNotAllowed(_) => ResponseType::MethodNotAllowed,
             CoapError::Incomplete(_) => ResponseType::RequestEntityIncomplete,
             CoapError::TooLarge { .. } => ResponseType::RequestEntityTooLarge,

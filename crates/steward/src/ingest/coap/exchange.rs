@@ -1,10 +1,14 @@
 //! The CoAP side of one DTLS session, without I/O: parse a request, deduplicate
-//! retransmissions, reassemble block-wise uploads, route, and build the response.
+//! retransmissions, reassemble block-wise uploads, route, work out which block of
+//! a block-wise download is asked for, and build the response.
 //!
 //! [`Exchanges::on_datagram`] turns one datagram into a [`Step`]: a response to
-//! send now, nothing, or telemetry to ingest. In the last case the session commits
-//! the readings and then calls [`Exchanges::finish`] for the response, so 2.04
-//! Changed is only ever built after the durable commit.
+//! send now, nothing, telemetry to ingest, or a firmware block to read. For
+//! telemetry the session commits the readings and then calls [`Exchanges::finish`]
+//! for the response, so 2.04 Changed is only ever built after the durable commit.
+//! For a block of `GET /fw/{sha256}` the session checks that a campaign offers the
+//! payload to the device, reads that block from the file, and calls
+//! [`Exchanges::finish_fetch`], which builds 2.05 Content with Block2 (RFC 7959).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -17,9 +21,20 @@ use crate::ingest::Media;
 /// The resource devices post their telemetry to.
 pub const TELEMETRY: &str = "telemetry";
 
+/// The collection devices download firmware payloads from: `/fw/{sha256}`.
+pub const FIRMWARE: &str = "fw";
+
 /// RFC 6690 link format of the resources a device may use; `ct` lists the
-/// content-formats /telemetry takes (RFC 7252 §7.2.1).
-pub const WELL_KNOWN_CORE: &str = "</telemetry>;rt=\"steward.telemetry\";ct=\"110 112 50 42\";title=\"POST SenML or the model's payload format\"";
+/// content-formats /telemetry takes and /fw answers with (RFC 7252 §7.2.1).
+pub const WELL_KNOWN_CORE: &str = "</telemetry>;rt=\"steward.telemetry\";ct=\"110 112 50 42\";title=\"POST SenML or the model's payload format\",</fw>;rt=\"steward.firmware\";ct=42;title=\"GET /fw/{sha256}: a firmware payload a campaign offers this device, block-wise (Block2)\"";
+
+/// The largest Block2 size this endpoint answers with: SZX 6, 1024 bytes, which
+/// with the CoAP and DTLS headers fits the 1280-byte IPv6 minimum MTU (RFC 7252
+/// §4.6). A client may ask for smaller blocks (RFC 7959 §2.4).
+pub const MAX_BLOCK2_SZX: u8 = 6;
+
+/// Content-Format of a firmware payload: application/octet-stream.
+const OCTET_STREAM: u32 = 42;
 
 /// Bounds for one session.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +59,36 @@ pub enum Step {
     Nothing,
     /// Decode and commit this telemetry, then call [`Exchanges::finish`].
     Ingest(Upload),
+    /// Check the device may have this payload, read the block, then call
+    /// [`Exchanges::finish_fetch`].
+    Fetch(Fetch),
+}
+
+/// One block of a firmware payload to read: `len` bytes (fewer at the end) from
+/// byte `offset` of the payload named by `digest`.
+#[derive(Debug)]
+pub struct Fetch {
+    /// The payload's SHA-256, 64 lowercase hex digits (checked).
+    pub digest: String,
+    pub offset: u64,
+    pub len: usize,
+    /// The SZX of the blocks answered with.
+    szx: u8,
+    /// The request carried Block2 (then the response always does).
+    block2: bool,
+    /// The request carried Size2: answer with the payload's size (RFC 7959 §4).
+    size2: bool,
+    request: RequestMeta,
+}
+
+/// What the session read for a [`Fetch`].
+#[derive(Debug)]
+pub struct Chunk {
+    /// The whole payload's size in bytes.
+    pub total: u64,
+    /// The bytes from the fetch's offset: `len` of them, fewer at the end, none
+    /// when the offset is at or past the end.
+    pub data: Vec<u8>,
 }
 
 /// A complete telemetry body waiting for its durable commit.
@@ -77,19 +122,20 @@ impl Block {
         1 << (self.szx + 4)
     }
 
-    fn parse(bytes: &[u8]) -> Result<Block, CoapError> {
+    /// Parse the value of the option `name` (Block1 or Block2).
+    fn parse(bytes: &[u8], name: &str) -> Result<Block, CoapError> {
         if bytes.len() > 3 {
-            return Err(CoapError::BadOption(
-                "the Block1 option is longer than 3 bytes".into(),
-            ));
+            return Err(CoapError::BadOption(format!(
+                "the {name} option is longer than 3 bytes"
+            )));
         }
         let v = uint(bytes);
         let szx = (v & 7) as u8;
         if szx == 7 {
             // SZX 7 is reserved (BERT, RFC 8323, is for CoAP over TCP only).
-            return Err(CoapError::BadOption(
-                "Block1 size exponent 7 is reserved; use blocks of 16 to 1024 bytes".into(),
-            ));
+            return Err(CoapError::BadOption(format!(
+                "{name} size exponent 7 is reserved; use blocks of 16 to 1024 bytes"
+            )));
         }
         Ok(Block {
             num: v >> 4,
@@ -100,6 +146,59 @@ impl Block {
 
     fn encode(self) -> Vec<u8> {
         uint_bytes((self.num << 4) | (u32::from(self.more) << 3) | u32::from(self.szx))
+    }
+}
+
+/// The request's Block1 or Block2 option, if it carries one.
+fn block_option(packet: &Packet, option: CoapOption) -> Result<Option<Block>, CoapError> {
+    let name = if matches!(option, CoapOption::Block1) {
+        "Block1"
+    } else {
+        "Block2"
+    };
+    packet
+        .get_first_option(option)
+        .map(|b| Block::parse(b, name))
+        .transpose()
+}
+
+/// Where the block a GET asks for starts, and the SZX to answer with: the client's
+/// NUM and SZX (RFC 7959 §2.2; without Block2, block 0), but no larger than
+/// `max_szx`. Late negotiation (§2.4): a client may ask for smaller blocks than it
+/// was sent, with NUM counted in its new size. Should it ask for larger blocks than
+/// we send, it gets ours, starting at the byte it asked for (its NUM rescaled to
+/// our size), so the bytes it holds stay contiguous.
+fn block2_window(requested: Option<Block>, max_szx: u8) -> Result<(u64, u8), CoapError> {
+    let Some(b) = requested else {
+        return Ok((0, max_szx));
+    };
+    let szx = b.szx.min(max_szx);
+    let offset = u64::from(b.num) << (b.szx + 4);
+    if (offset >> (szx + 4)) >= 1 << 20 {
+        // NUM is at most 20 bits (3-byte option, §2.2).
+        return Err(CoapError::BadOption(format!(
+            "Block2 block {} of {} bytes cannot be numbered in blocks of {} bytes; ask for {}-byte blocks",
+            b.num,
+            b.size(),
+            1 << (szx + 4),
+            1 << (szx + 4)
+        )));
+    }
+    Ok((offset, szx))
+}
+
+/// The payload digest in `/fw/{digest}`, as the store names payloads.
+fn payload_digest(segment: &str) -> Result<&str, CoapError> {
+    if segment.len() == 64
+        && segment
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        Ok(segment)
+    } else {
+        Err(CoapError::BadRequest(format!(
+            "`{segment}` is not a payload digest; GET /fw/{{sha256}} with the payload's SHA-256 in 64 lowercase hex digits, as the update notice gives it"
+        )))
     }
 }
 
@@ -130,11 +229,19 @@ struct Seen {
     response: Option<Vec<u8>>,
 }
 
+/// A block-wise download in progress: the next block in sequence is not counted
+/// against the rate limit, as the later blocks of an upload are not.
+struct Download {
+    digest: String,
+    next_offset: u64,
+}
+
 /// Per-session CoAP state.
 pub struct Exchanges {
     limits: Limits,
     seen: VecDeque<Seen>,
     upload: Option<Reassembly>,
+    download: Option<Download>,
     next_message_id: u16,
 }
 
@@ -148,13 +255,15 @@ impl Exchanges {
             limits,
             seen: VecDeque::new(),
             upload: None,
+            download: None,
             next_message_id: rand::random(),
         }
     }
 
     /// Handle one decrypted datagram. `admit` is asked before a new request is
     /// served (the session's rate limit; the later blocks of an upload in progress
-    /// are not counted, the upload is bounded by `max_body`); a request it refuses
+    /// are not counted, the upload is bounded by `max_body`, nor is the next block
+    /// of a download in progress, bounded by the payload); a request it refuses
     /// gets 4.29. Retransmissions get their earlier response.
     pub fn on_datagram(
         &mut self,
@@ -205,11 +314,11 @@ impl Exchanges {
             };
         };
         let continuation = self.upload.is_some()
-            && packet
-                .get_first_option(CoapOption::Block1)
-                .and_then(|b| Block::parse(b).ok())
+            && block_option(&packet, CoapOption::Block1)
+                .ok()
+                .flatten()
                 .is_some_and(|b| b.num > 0);
-        if !continuation && !admit() {
+        if !continuation && !self.continues_download(&packet) && !admit() {
             return Step::Reply(self.respond(&meta, Err(CoapError::TooManyRequests), now));
         }
         match self.route(method, &packet, meta.clone(), now) {
@@ -226,6 +335,70 @@ impl Exchanges {
         now: Instant,
     ) -> Vec<u8> {
         self.respond(&upload.request, result.map(|()| Reply::changed()), now)
+    }
+
+    /// The response to a [`Step::Fetch`]: the block read, or the session's error
+    /// (not offered, unknown payload, revoked device). 2.05 Content with Block2
+    /// NUM/M/SZX (RFC 7959 §2.2), ETag, and Size2 when the request asked (§4).
+    pub fn finish_fetch(
+        &mut self,
+        fetch: Fetch,
+        result: Result<Chunk, CoapError>,
+        now: Instant,
+    ) -> Vec<u8> {
+        self.download = None;
+        let reply = result.and_then(|chunk| {
+            let num = (fetch.offset >> (fetch.szx + 4)) as u32;
+            if fetch.offset > 0 && fetch.offset >= chunk.total {
+                return Err(CoapError::BadOption(format!(
+                    "Block2 block {num} starts at byte {}, past the end of payload {} ({} bytes)",
+                    fetch.offset, fetch.digest, chunk.total
+                )));
+            }
+            let more = fetch.offset + (chunk.data.len() as u64) < chunk.total;
+            if more {
+                self.download = Some(Download {
+                    digest: fetch.digest.clone(),
+                    next_offset: fetch.offset + chunk.data.len() as u64,
+                });
+            }
+            // Block2 whenever the client asked for blocks or the payload does not
+            // fit one; a payload that fits is sent whole without it (§2.2).
+            let block2 = (fetch.block2 || more || fetch.offset > 0).then_some(Block {
+                num,
+                more,
+                szx: fetch.szx,
+            });
+            Ok(Reply {
+                code: ResponseType::Content,
+                content_format: Some(OCTET_STREAM),
+                block2,
+                // Size2 is a uint of up to 4 bytes; a larger payload is not sized.
+                size2: fetch
+                    .size2
+                    .then(|| u32::try_from(chunk.total).ok())
+                    .flatten(),
+                // The payload is named by its digest, so it never changes under
+                // the client between blocks (§2.4); its first 8 bytes make an ETag.
+                etag: etag_of(&fetch.digest),
+                payload: chunk.data,
+                ..Reply::default()
+            })
+        });
+        self.respond(&fetch.request, reply, now)
+    }
+
+    /// Does this request ask for the next block of the download in progress?
+    fn continues_download(&self, packet: &Packet) -> bool {
+        let Some(d) = &self.download else {
+            return false;
+        };
+        let Ok(Some(block)) = block_option(packet, CoapOption::Block2) else {
+            return false;
+        };
+        let path = uri_path(packet).unwrap_or_default();
+        matches!(path.as_slice(), [f, digest] if f == FIRMWARE && *digest == d.digest)
+            && u64::from(block.num) << (block.szx + 4) == d.next_offset
     }
 
     fn route(
@@ -256,15 +429,31 @@ impl Exchanges {
                 };
                 Ok(Step::Reply(self.respond(&meta, Ok(reply), now)))
             }
+            [f, digest] if f == FIRMWARE => {
+                if method != RequestType::Get {
+                    return Err(CoapError::MethodNotAllowed("GET".into()));
+                }
+                let digest = payload_digest(digest)?;
+                // In a request Block2 names the block wanted; its M bit has no
+                // meaning there and is ignored (RFC 7959 §2.2).
+                let requested = block_option(packet, CoapOption::Block2)?;
+                let (offset, szx) = block2_window(requested, MAX_BLOCK2_SZX)?;
+                Ok(Step::Fetch(Fetch {
+                    digest: digest.to_string(),
+                    offset,
+                    len: 1 << (szx + 4),
+                    szx,
+                    block2: requested.is_some(),
+                    size2: packet.get_first_option(CoapOption::Size2).is_some(),
+                    request: meta,
+                }))
+            }
             [t] if t == TELEMETRY => {
                 if method != RequestType::Post {
                     return Err(CoapError::MethodNotAllowed("POST".into()));
                 }
                 let media = media_of(packet)?;
-                let block1 = packet
-                    .get_first_option(CoapOption::Block1)
-                    .map(|b| Block::parse(b))
-                    .transpose()?;
+                let block1 = block_option(packet, CoapOption::Block1)?;
                 let Some(block) = block1 else {
                     if packet.payload.len() > self.limits.max_body {
                         return Err(CoapError::TooLarge {
@@ -405,6 +594,15 @@ impl Exchanges {
                 p.add_option(CoapOption::Block1, b.encode());
             }
         }
+        if let Some(b) = reply.block2 {
+            p.add_option(CoapOption::Block2, b.encode());
+        }
+        if let Some(size2) = reply.size2 {
+            p.add_option(CoapOption::Size2, uint_bytes(size2));
+        }
+        if let Some(etag) = reply.etag {
+            p.add_option(CoapOption::ETag, etag);
+        }
         if let Some(size1) = reply.size1 {
             p.add_option(CoapOption::Size1, uint_bytes(size1));
         }
@@ -448,6 +646,9 @@ struct Reply {
     content_format: Option<u32>,
     size1: Option<u32>,
     max_age: Option<u32>,
+    block2: Option<Block>,
+    size2: Option<u32>,
+    etag: Option<Vec<u8>>,
     payload: Vec<u8>,
 }
 
@@ -458,6 +659,9 @@ impl Default for Reply {
             content_format: None,
             size1: None,
             max_age: None,
+            block2: None,
+            size2: None,
+            etag: None,
             payload: Vec::new(),
         }
     }
@@ -493,6 +697,16 @@ impl Reply {
             ResponseType::Changed | ResponseType::Content | ResponseType::Continue
         )
     }
+}
+
+/// The first 8 bytes of a hex digest (an ETag is at most 8 bytes, RFC 7252 §5.10.6).
+fn etag_of(digest: &str) -> Option<Vec<u8>> {
+    digest
+        .as_bytes()
+        .chunks(2)
+        .take(8)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
+        .collect()
 }
 
 fn empty(kind: MessageType, message_id: u16) -> Vec<u8> {

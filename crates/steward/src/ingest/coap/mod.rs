@@ -7,18 +7,21 @@
 //! - `dtls.rs`: one peer's view of the shared UDP socket for webrtc-dtls, and the
 //!   DTLS-PSK server configuration.
 //! - `exchange.rs`: CoAP without I/O: deduplication by message id, Block1
-//!   reassembly (RFC 7959), routing, responses; unit tests in `exchange/tests.rs`.
+//!   reassembly and Block2 block arithmetic (RFC 7959), routing, responses; unit
+//!   tests in `exchange/tests.rs`.
 //! - `error.rs`: the layer's errors and their response codes.
 //! - `client.rs`: a small DTLS-PSK CoAP client (demo fleet, load generator, tests).
 //! - `session.rs`: one DTLS session: handshake, per-request authorization, rate
-//!   limit, ingest, and the response after the durable commit.
+//!   limit, ingest, and the response after the durable commit; firmware blocks
+//!   read from the payload store.
 //! - this file: [`CoapServer`]: the receive loop on the bound socket, which routes
 //!   datagrams to sessions by peer address and bounds their number.
 //!
 //! The contract (README.md): a device with PSK identity = its id POSTs to
 //! `/telemetry` (content-format 110 senml+json, 112 senml+cbor, or what its
-//! model's decoder reads); 2.04 Changed only after the commit. `GET
-//! /.well-known/core` lists the resource (RFC 6690).
+//! model's decoder reads); 2.04 Changed only after the commit. It GETs
+//! `/fw/{sha256}`, a firmware payload a campaign offers it, block-wise (Block2).
+//! `GET /.well-known/core` lists the resources (RFC 6690).
 
 pub mod client;
 mod dtls;
@@ -43,6 +46,7 @@ use crate::config::CoapConfig;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
+use crate::updates::Updates;
 pub use psk::PskKeys;
 
 /// Datagrams queued for one session before more are dropped (UDP: the peer retransmits).
@@ -65,6 +69,8 @@ pub struct CoapServer {
     pub(crate) keys: PskKeys,
     pub(crate) config: CoapConfig,
     pub(crate) metrics: Arc<Metrics>,
+    /// Campaigns (which device may download which payload) and the payload store.
+    pub(crate) updates: Updates,
     peers: Mutex<Peers>,
     next_session: std::sync::atomic::AtomicU64,
 }
@@ -86,6 +92,7 @@ impl CoapServer {
         keys: PskKeys,
         config: CoapConfig,
         metrics: Arc<Metrics>,
+        updates: Updates,
     ) -> Arc<CoapServer> {
         Arc::new(CoapServer {
             registry,
@@ -93,6 +100,7 @@ impl CoapServer {
             keys,
             config,
             metrics,
+            updates,
             peers: Mutex::new(Peers::default()),
             next_session: std::sync::atomic::AtomicU64::new(1),
         })

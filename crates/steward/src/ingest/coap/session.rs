@@ -1,9 +1,12 @@
 //! One DTLS session: the handshake (PSK looked up by identity), then CoAP requests
 //! one at a time: rate limit, the [`Exchanges`] state machine, authorization of
-//! every POST against the registry (a revoked or deleted device, or one whose PSK
-//! was replaced, gets 4.01 and the session ends), decode and durable commit, and
-//! only then the response.
+//! every POST and firmware GET against the registry (a revoked or deleted device,
+//! or one whose PSK was replaced, gets 4.01 and the session ends), decode and
+//! durable commit, and only then the response. A firmware block is read from the
+//! payload store (that block only) once the update store says a campaign offers
+//! the payload to this device.
 
+use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +17,9 @@ use webrtc_dtls::conn::DTLSConn;
 use super::CoapServer;
 use super::dtls::{self, PeerConn};
 use super::error::CoapError;
-use super::exchange::{Exchanges, Limits, Step, Upload};
+use super::exchange::{Chunk, Exchanges, Fetch, Limits, Step, Upload};
+use crate::registry::Device;
+use crate::updates::Updates;
 
 /// Requests per second, with a burst (token bucket).
 struct Bucket {
@@ -140,6 +145,17 @@ async fn serve_requests(
                     end,
                 )
             }
+            Step::Fetch(fetch) => {
+                let result = firmware_block(server, device_id, generation, &fetch).await;
+                let end = matches!(result, Err(CoapError::Unauthorized(_)));
+                if let Err(e) = &result {
+                    tracing::debug!(device = %device_id, digest = %fetch.digest, error = %e, "CoAP firmware block refused");
+                }
+                (
+                    exchanges.finish_fetch(fetch, result, Instant::now().into_std()),
+                    end,
+                )
+            }
         };
         if dtls.write(&reply, None).await.is_err() || end {
             return;
@@ -147,30 +163,38 @@ async fn serve_requests(
     }
 }
 
-/// Authorize and ingest one telemetry body. The device must still be active with
-/// the PSK this session was opened with.
-async fn post(
+/// The device, if it is still active with the PSK this session was opened with.
+async fn authorize(
     server: &CoapServer,
     device_id: &str,
     generation: u64,
-    upload: &Upload,
-) -> Result<(), CoapError> {
+) -> Result<Device, CoapError> {
     let unauthorized = || {
         server.metrics.error("coap_unauthorized");
         CoapError::Unauthorized(
             "this device was revoked or deleted, or its PSK was replaced; handshake again with its current key".into(),
         )
     };
-    let device = match server.keys.lookup(&server.registry, device_id) {
-        Ok(Some((d, g, _))) if g == generation => d,
-        Ok(_) => return Err(unauthorized()),
+    match server.keys.lookup(&server.registry, device_id) {
+        Ok(Some((d, g, _))) if g == generation => Ok(d),
+        Ok(_) => Err(unauthorized()),
         Err(e) => {
             tracing::warn!(error = %e, "CoAP: registry lookup");
-            return Err(CoapError::Unavailable(format!(
+            Err(CoapError::Unavailable(format!(
                 "the registry is unavailable ({e}); try again later"
-            )));
+            )))
         }
-    };
+    }
+}
+
+/// Authorize and ingest one telemetry body.
+async fn post(
+    server: &CoapServer,
+    device_id: &str,
+    generation: u64,
+    upload: &Upload,
+) -> Result<(), CoapError> {
+    let device = authorize(server, device_id, generation).await?;
     let decoder = server
         .registry
         .model(&device.model)
@@ -181,4 +205,79 @@ async fn post(
         .ingest(&device.id, &decoder, upload.media, &upload.payload, "coap")
         .await?;
     Ok(())
+}
+
+/// Authorize the device, then read one block of a firmware payload a campaign
+/// offers it (on the blocking pool: SQLite and the file).
+async fn firmware_block(
+    server: &CoapServer,
+    device_id: &str,
+    generation: u64,
+    fetch: &Fetch,
+) -> Result<Chunk, CoapError> {
+    let device = authorize(server, device_id, generation).await?;
+    let updates = server.updates.clone();
+    let (digest, offset, len) = (fetch.digest.clone(), fetch.offset, fetch.len);
+    let chunk = tokio::task::spawn_blocking(move || {
+        read_offered(&updates, &device.id, &digest, offset, len)
+    })
+    .await
+    .map_err(|e| CoapError::Unavailable(format!("the payload reader failed ({e}); try again")))??;
+    if offset == 0 {
+        server.metrics.message("coap_firmware_download");
+    }
+    Ok(chunk)
+}
+
+/// `len` bytes from `offset` of the payload `digest`, if a campaign offers it to
+/// `device`: a seek and a bounded read, never the whole payload.
+fn read_offered(
+    updates: &Updates,
+    device: &str,
+    digest: &str,
+    offset: u64,
+    len: usize,
+) -> Result<Chunk, CoapError> {
+    let not_offered = || {
+        CoapError::NoPayload(format!(
+            "no campaign offers firmware payload {digest} to device {device}; download only the payload of an update notice sent to this device"
+        ))
+    };
+    let offered = updates
+        .store
+        .payload_offered_to(device, digest)
+        .map_err(|e| {
+            tracing::warn!(error = %e, "CoAP: update store lookup");
+            CoapError::Unavailable(format!(
+                "the update store is unavailable ({e}); try again later"
+            ))
+        })?;
+    if !offered {
+        return Err(not_offered());
+    }
+    let path = updates.payload_path(digest).ok_or_else(not_offered)?;
+    let unavailable = |e: std::io::Error| {
+        tracing::warn!(error = %e, path = %path.display(), "CoAP: reading a firmware payload");
+        CoapError::Unavailable(format!(
+            "firmware payload {digest} cannot be read ({e}); try again later"
+        ))
+    };
+    let mut file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(CoapError::NoPayload(format!(
+                "firmware payload {digest} is offered to device {device} but the gateway does not hold it; ask the operator to upload it again"
+            )));
+        }
+        Err(e) => return Err(unavailable(e)),
+    };
+    let total = file.metadata().map_err(unavailable)?.len();
+    let mut data = Vec::with_capacity(len);
+    if offset < total {
+        file.seek(SeekFrom::Start(offset)).map_err(unavailable)?;
+        file.take(len as u64)
+            .read_to_end(&mut data)
+            .map_err(unavailable)?;
+    }
+    Ok(Chunk { total, data })
 }

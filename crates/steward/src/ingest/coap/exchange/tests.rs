@@ -147,7 +147,12 @@ fn well_known_core_lists_telemetry() {
         r.get_first_option(CoapOption::ContentFormat),
         Some(&vec![40])
     );
-    assert!(String::from_utf8_lossy(&r.payload).starts_with("</telemetry>"));
+    let links = String::from_utf8_lossy(&r.payload);
+    assert!(links.starts_with("</telemetry>"), "{links}");
+    assert!(
+        links.contains(",</fw>;rt=\"steward.firmware\";ct=42;title=\""),
+        "{links}"
+    );
 }
 
 fn block_post(mid: u16, num: u32, more: bool, payload: &[u8]) -> Vec<u8> {
@@ -172,7 +177,7 @@ fn block1_upload_is_reassembled_in_order() {
     let r = reply(ex.on_datagram(&block_post(1, 0, true, &body[..64]), now, &mut yes));
     assert_eq!(code(&r), ResponseType::Continue);
     assert_eq!(
-        Block::parse(r.get_first_option(CoapOption::Block1).unwrap()).unwrap(),
+        Block::parse(r.get_first_option(CoapOption::Block1).unwrap(), "Block1").unwrap(),
         Block {
             num: 0,
             more: true,
@@ -250,4 +255,235 @@ fn rate_limited_request_gets_4_29_with_max_age() {
     ));
     assert_eq!(code(&r), ResponseType::TooManyRequests);
     assert_eq!(r.get_first_option(CoapOption::MaxAge), Some(&vec![1]));
+}
+
+// --- block-wise download (Block2) ---
+
+const DIGEST: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+fn get(mid: u16, path: &[&str], block2: Option<Block>) -> Packet {
+    let mut p = Packet::new();
+    p.header.set_type(MessageType::Confirmable);
+    p.header.message_id = mid;
+    p.header.code = MessageClass::Request(RequestType::Get);
+    p.set_token(vec![9]);
+    for s in path {
+        p.add_option(CoapOption::UriPath, s.as_bytes().to_vec());
+    }
+    if let Some(b) = block2 {
+        p.add_option(CoapOption::Block2, b.encode());
+    }
+    p
+}
+
+fn fetch(ex: &mut Exchanges, p: &Packet, admit: &mut dyn FnMut() -> bool) -> Fetch {
+    match ex.on_datagram(&bytes(p), Instant::now(), admit) {
+        Step::Fetch(f) => f,
+        other => panic!("expected a fetch, got {other:?}"),
+    }
+}
+
+/// What the session would read from a payload of `total` pseudo-random bytes.
+fn read(f: &Fetch, body: &[u8]) -> Chunk {
+    let start = (f.offset as usize).min(body.len());
+    let end = (start + f.len).min(body.len());
+    Chunk {
+        total: body.len() as u64,
+        data: body[start..end].to_vec(),
+    }
+}
+
+fn block2_of(r: &Packet) -> Block {
+    Block::parse(r.get_first_option(CoapOption::Block2).unwrap(), "Block2").unwrap()
+}
+
+#[test]
+fn block2_download_in_1024_byte_blocks_by_default_then_smaller_on_request() {
+    let body: Vec<u8> = (0..2500u32).map(|i| (i * 7) as u8).collect();
+    let mut ex = Exchanges::new(limits());
+    let now = Instant::now();
+    // No Block2 in the first request: block 0 at our size, M set.
+    let f = fetch(&mut ex, &get(1, &["fw", DIGEST], None), &mut yes);
+    assert_eq!((f.digest.as_str(), f.offset, f.len), (DIGEST, 0, 1024));
+    let chunk = read(&f, &body);
+    let r = Packet::from_bytes(&ex.finish_fetch(f, Ok(chunk), now)).unwrap();
+    assert_eq!(code(&r), ResponseType::Content);
+    assert_eq!(
+        r.get_first_option(CoapOption::ContentFormat),
+        Some(&vec![42])
+    );
+    assert_eq!(
+        block2_of(&r),
+        Block {
+            num: 0,
+            more: true,
+            szx: 6
+        }
+    );
+    assert_eq!(r.payload, body[..1024]);
+    assert_eq!(
+        r.get_first_option(CoapOption::ETag),
+        Some(&vec![0x9f, 0x86, 0xd0, 0x81, 0x88, 0x4c, 0x7d, 0x65])
+    );
+    assert!(r.get_first_option(CoapOption::Size2).is_none());
+
+    // Late negotiation (RFC 7959 §2.4): block 4 of 256 bytes is bytes 1024..1280.
+    let mut p = get(
+        2,
+        &["fw", DIGEST],
+        Some(Block {
+            num: 4,
+            more: false,
+            szx: 4,
+        }),
+    );
+    p.add_option(CoapOption::Size2, vec![0]);
+    let f = fetch(&mut ex, &p, &mut yes);
+    assert_eq!((f.offset, f.len), (1024, 256));
+    let chunk = read(&f, &body);
+    let r = Packet::from_bytes(&ex.finish_fetch(f, Ok(chunk), now)).unwrap();
+    assert_eq!(
+        block2_of(&r),
+        Block {
+            num: 4,
+            more: true,
+            szx: 4
+        }
+    );
+    assert_eq!(r.payload, body[1024..1280]);
+    assert_eq!(uint(r.get_first_option(CoapOption::Size2).unwrap()), 2500);
+
+    // The last block: M clear, the rest of the bytes.
+    let f = fetch(
+        &mut ex,
+        &get(
+            3,
+            &["fw", DIGEST],
+            Some(Block {
+                num: 9,
+                more: false,
+                szx: 4,
+            }),
+        ),
+        &mut yes,
+    );
+    let chunk = read(&f, &body);
+    let r = Packet::from_bytes(&ex.finish_fetch(f, Ok(chunk), now)).unwrap();
+    assert_eq!(
+        block2_of(&r),
+        Block {
+            num: 9,
+            more: false,
+            szx: 4
+        }
+    );
+    assert_eq!(r.payload, body[2304..]);
+}
+
+#[test]
+fn block2_window_keeps_the_byte_offset_when_the_server_answers_smaller() {
+    let b = |num, szx| {
+        Some(Block {
+            num,
+            more: false,
+            szx,
+        })
+    };
+    assert_eq!(block2_window(None, 6).unwrap(), (0, 6));
+    assert_eq!(block2_window(b(3, 2), 6).unwrap(), (192, 2));
+    // Asked for 1024-byte block 3, we send 256-byte blocks: block 12, same offset.
+    assert_eq!(block2_window(b(3, 6), 4).unwrap(), (3072, 4));
+    // A NUM that does not fit 20 bits at our size is refused.
+    assert!(matches!(
+        block2_window(b((1 << 20) - 1, 6), 0),
+        Err(CoapError::BadOption(_))
+    ));
+}
+
+#[test]
+fn a_payload_that_fits_one_block_is_sent_whole_without_block2() {
+    let mut ex = Exchanges::new(limits());
+    let f = fetch(&mut ex, &get(1, &["fw", DIGEST], None), &mut yes);
+    let chunk = read(&f, b"tiny");
+    let r = Packet::from_bytes(&ex.finish_fetch(f, Ok(chunk), Instant::now())).unwrap();
+    assert_eq!(code(&r), ResponseType::Content);
+    assert!(r.get_first_option(CoapOption::Block2).is_none());
+    assert_eq!(r.payload, b"tiny");
+}
+
+#[test]
+fn block2_errors_name_what_was_wrong() {
+    let mut ex = Exchanges::new(limits());
+    let now = Instant::now();
+    // Not a digest: 4.00 naming it.
+    let r = reply(ex.on_datagram(&bytes(&get(1, &["fw", "nope"], None)), now, &mut yes));
+    assert_eq!(code(&r), ResponseType::BadRequest);
+    assert!(String::from_utf8_lossy(&r.payload).contains("`nope` is not a payload digest"));
+    let upper = DIGEST.to_uppercase();
+    let r = reply(ex.on_datagram(&bytes(&get(2, &["fw", &upper], None)), now, &mut yes));
+    assert_eq!(code(&r), ResponseType::BadRequest);
+    // SZX 7 is reserved: 4.02.
+    let mut p = get(3, &["fw", DIGEST], None);
+    p.add_option(CoapOption::Block2, vec![0x07]);
+    let r = reply(ex.on_datagram(&bytes(&p), now, &mut yes));
+    assert_eq!(code(&r), ResponseType::BadOption);
+    assert!(String::from_utf8_lossy(&r.payload).contains("Block2 size exponent 7"));
+    // Other methods: 4.05.
+    let mut p = get(4, &["fw", DIGEST], None);
+    p.header.code = MessageClass::Request(RequestType::Put);
+    let r = reply(ex.on_datagram(&bytes(&p), now, &mut yes));
+    assert_eq!(code(&r), ResponseType::MethodNotAllowed);
+    // A block past the end: 4.02 with the payload's size.
+    let f = fetch(
+        &mut ex,
+        &get(
+            5,
+            &["fw", DIGEST],
+            Some(Block {
+                num: 10,
+                more: false,
+                szx: 6,
+            }),
+        ),
+        &mut yes,
+    );
+    let chunk = read(&f, &[0u8; 100]);
+    let r = Packet::from_bytes(&ex.finish_fetch(f, Ok(chunk), now)).unwrap();
+    assert_eq!(code(&r), ResponseType::BadOption);
+    assert!(String::from_utf8_lossy(&r.payload).contains("past the end"));
+    // The session's refusal (not offered) is sent as it is.
+    let f = fetch(&mut ex, &get(6, &["fw", DIGEST], None), &mut yes);
+    let r = Packet::from_bytes(&ex.finish_fetch(
+        f,
+        Err(CoapError::NoPayload(format!("no campaign offers {DIGEST}"))),
+        now,
+    ))
+    .unwrap();
+    assert_eq!(code(&r), ResponseType::NotFound);
+    assert!(String::from_utf8_lossy(&r.payload).contains(DIGEST));
+}
+
+#[test]
+fn the_next_block_of_a_download_is_not_rate_limited_but_a_new_download_is() {
+    let body = vec![1u8; 300];
+    let mut ex = Exchanges::new(limits());
+    let now = Instant::now();
+    let block = |num| {
+        Some(Block {
+            num,
+            more: false,
+            szx: 4,
+        })
+    };
+    let f = fetch(&mut ex, &get(1, &["fw", DIGEST], block(0)), &mut yes);
+    let chunk = read(&f, &body);
+    let _ = ex.finish_fetch(f, Ok(chunk), now);
+    let mut no = || false;
+    // Block 1 follows on: served although the limiter says no.
+    let f = fetch(&mut ex, &get(2, &["fw", DIGEST], block(1)), &mut no);
+    let chunk = read(&f, &body);
+    let _ = ex.finish_fetch(f, Ok(chunk), now);
+    // Block 1 again is not the next block: counted, and refused.
+    let r = reply(ex.on_datagram(&bytes(&get(3, &["fw", DIGEST], block(1))), now, &mut no));
+    assert_eq!(code(&r), ResponseType::TooManyRequests);
 }
