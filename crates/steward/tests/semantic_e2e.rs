@@ -628,6 +628,8 @@ fn demo_fleet_exports_city_entities() {
             "127.0.0.1:0",
             "--mqtts",
             "127.0.0.1:0",
+            "--coaps",
+            "127.0.0.1:0",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
