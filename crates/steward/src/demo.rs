@@ -3,9 +3,10 @@
 //! Every simulated device is a real client publishing at its own pace, each kind
 //! in its own format: air-quality sensors in SenML, parking-spot sensors in Cayenne
 //! LPP, streetlights in a vendor JSON document — these over MQTT/TLS (rumqttc) with
-//! their own certificates from the gateway's CA — and noise sensors in SenML CBOR
-//! over CoAP/DTLS with a pre-shared key; their models' decoders make them all SenML
-//! readings.
+//! their own certificates from the gateway's CA — noise sensors in SenML CBOR and
+//! weather stations in LwM2M-style SenML JSON (names are LwM2M paths such as
+//! `/3303/0/5700`) over CoAP/DTLS with a pre-shared key; their models' decoders
+//! make them all SenML readings with names and units.
 //! The streetlights also run the update agent (`crate::updates::agent`) on the
 //! same connection, and a firmware campaign to them starts with the demo
 //! (`crate::updates::demo`).
@@ -45,6 +46,9 @@ enum Kind {
     Streetlight,
     /// A constrained device: CoAP over DTLS-PSK, SenML CBOR.
     Noise,
+    /// An LwM2M-style client: CoAP over DTLS-PSK, SenML JSON named by LwM2M paths
+    /// (IPSO temperature, humidity, barometer; location), decoded by `lwm2m`.
+    Weather,
 }
 
 impl Kind {
@@ -54,13 +58,25 @@ impl Kind {
             Kind::Parking => "parking-sensor",
             Kind::Streetlight => "streetlight",
             Kind::Noise => "noise-sensor",
+            Kind::Weather => "weather-station",
         }
     }
-    /// How the model's payloads are decoded: the fleet speaks three formats, and
+    /// Whether the device speaks CoAP/DTLS-PSK (else MQTT/TLS), and in which
+    /// content-format.
+    fn coap_content_format(self) -> Option<u16> {
+        match self {
+            Kind::Noise => Some(112),
+            Kind::Weather => Some(110),
+            Kind::AirQuality | Kind::Parking | Kind::Streetlight => None,
+        }
+    }
+    /// How the model's payloads are decoded: the fleet speaks four formats, and
     /// the API shows one vocabulary.
     fn decoder(self) -> payload::Decoder {
         let declaration = match self {
             Kind::AirQuality | Kind::Noise => serde_json::json!({"kind": "senml"}),
+            // LwM2M paths → IPSO resource names and units.
+            Kind::Weather => serde_json::json!({"kind": "lwm2m"}),
             // A LoRaWAN-style node: Cayenne LPP "presence" on channel 1.
             Kind::Parking => serde_json::json!({"kind": "cayenne-lpp"}),
             // A vendor JSON document, mapped field by field.
@@ -112,6 +128,8 @@ impl Kind {
                 ],
                 "static": {"status": "ok"}
             }),
+            // No Smart Data Models schema for weather is shipped: not exported.
+            Kind::Weather => return None,
         };
         serde_json::from_value(declaration).ok()
     }
@@ -121,6 +139,7 @@ impl Kind {
             Kind::Parking => Duration::from_secs(7),
             Kind::Streetlight => Duration::from_secs(10),
             Kind::Noise => Duration::from_secs(6),
+            Kind::Weather => Duration::from_secs(8),
         }
     }
 }
@@ -172,6 +191,18 @@ fn pack(kind: Kind, state: &mut f64, rng: &mut impl Rng, (lat, lon): (f64, f64))
             senml::Pack::from_json(&json)
                 .and_then(|p| p.to_cbor())
                 .unwrap_or_default()
+        }
+        Kind::Weather => {
+            *state = (*state + rng.random_range(-0.5..0.5)).clamp(-10.0, 35.0);
+            // An LwM2M client's SenML JSON (OMA LwM2M 1.1 Core): object/instance/
+            // resource paths, no units (the registry gives them).
+            json_bytes(serde_json::json!([
+                {"bn": "/3303/0/", "bt": now, "n": "5700", "v": (*state * 10.0).round() / 10.0},
+                {"bn": "/3304/0/", "n": "5700", "v": rng.random_range(55.0..90.0_f64).round()},
+                {"bn": "/3315/0/", "n": "5700", "v": rng.random_range(99_000.0..103_000.0_f64).round()},
+                {"bn": "/6/0/", "n": "0", "v": lat},
+                {"n": "1", "v": lon}
+            ]))
         }
         Kind::Parking => {
             if rng.random_bool(0.3) {
@@ -281,7 +312,13 @@ async fn coap_device_loop(
     key: String,
 ) -> anyhow::Result<()> {
     use crate::ingest::coap::client::CoapClient;
-    let mut state = 55.0_f64;
+    let content_format = kind
+        .coap_content_format()
+        .context("not a CoAP device kind")?;
+    let mut state = match kind {
+        Kind::Weather => 12.0_f64,
+        _ => 55.0_f64,
+    };
     let position = position(&id);
     let start = rand::rng().random_range(0..kind.period().as_millis() as u64);
     tokio::time::sleep(Duration::from_millis(start)).await;
@@ -303,7 +340,7 @@ async fn coap_device_loop(
             pack(kind, &mut state, &mut rng, position)
         };
         if let Some(c) = client.as_mut() {
-            match c.post(112, &body).await {
+            match c.post(content_format, &body).await {
                 Ok(r) if r.code == coap_lite::ResponseType::Changed => {}
                 Ok(r) => {
                     tracing::warn!(device = %id, code = ?r.code, payload = %String::from_utf8_lossy(&r.payload), "demo CoAP post refused");
@@ -356,6 +393,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         Kind::Parking,
         Kind::Streetlight,
         Kind::Noise,
+        Kind::Weather,
     ];
     let psk = crate::ingest::coap::PskKeys::load_or_create(&data.path)?;
     for kind in kinds {
@@ -399,7 +437,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         if let Ok(old) = data.registry.get(&name) {
             data.registry.delete(&old.id)?;
         }
-        if let Kind::Noise = kind {
+        if kind.coap_content_format().is_some() {
             let device = data.registry.create_device(NewDevice {
                 name,
                 model: kind.model().into(),

@@ -60,7 +60,8 @@ fn demo_fleet_publishes_readings() {
     let mut seen = false;
     for _ in 0..150 {
         let h = get("/healthz");
-        // Eight devices over four kinds: six speak MQTT, two (noise sensors) CoAP.
+        // Eight devices over five kinds: six speak MQTT, two (a noise sensor and a
+        // weather station) CoAP.
         if h["mqtt_connected"] == 6 && h["readings_stored"].as_u64().unwrap_or(0) >= 8 {
             seen = true;
             break;
@@ -76,7 +77,7 @@ fn demo_fleet_publishes_readings() {
     let devices = devices.as_array().unwrap();
     assert_eq!(devices.len(), 8);
     for d in devices {
-        let expected = if d["model"] == "noise-sensor" {
+        let expected = if d["model"] == "noise-sensor" || d["model"] == "weather-station" {
             "token" // a DTLS pre-shared key, which the gateway knows too
         } else {
             "certificate"
@@ -87,15 +88,29 @@ fn demo_fleet_publishes_readings() {
         .iter()
         .map(|d| d["model"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(models.len(), 4, "{models:?}");
-    // Three payload formats, one vocabulary: each kind's readings are SenML records.
+    assert_eq!(models.len(), 5, "{models:?}");
+    // Four payload formats, one vocabulary: each kind's readings are SenML records.
     let decoders: std::collections::BTreeSet<_> = get("/api/v1/models")
         .as_array()
         .unwrap()
         .iter()
         .map(|m| m["decoder"]["kind"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(decoders.len(), 3, "{decoders:?}");
+    assert_eq!(
+        decoders.into_iter().collect::<Vec<_>>(),
+        ["cayenne-lpp", "json-map", "lwm2m", "senml"]
+    );
+    // The weather station's LwM2M paths come out as the registry's resource names,
+    // with the registry's units (it sends none).
+    let lwm2m: Vec<(u32, u32, String)> = [(3303, 5700), (3304, 5700), (3315, 5700), (6, 0), (6, 1)]
+        .into_iter()
+        .map(|(object, resource)| {
+            let r = payload::lwm2m::lookup(object, resource).unwrap();
+            (object, resource, format!("{}/0/{}", r.object, r.name))
+        })
+        .collect();
+    assert_eq!(lwm2m[0].2, "temperature/0/sensor_value");
+    let mut units = std::collections::BTreeMap::new();
     let mut names = std::collections::BTreeSet::new();
     for _ in 0..150 {
         for d in devices {
@@ -106,7 +121,9 @@ fn demo_fleet_publishes_readings() {
             .as_array()
             .unwrap()
             {
-                names.insert(r["n"].as_str().unwrap().to_string());
+                let n = r["n"].as_str().unwrap().to_string();
+                units.insert(n.clone(), r["u"].as_str().map(String::from));
+                names.insert(n);
             }
         }
         if [
@@ -117,6 +134,7 @@ fn demo_fleet_publishes_readings() {
         ]
         .iter()
         .all(|n| names.contains(*n))
+            && lwm2m.iter().all(|(_, _, n)| names.contains(n))
         {
             break;
         }
@@ -131,6 +149,21 @@ fn demo_fleet_publishes_readings() {
         assert!(
             names.contains(n),
             "no `{n}` reading from the fleet: {names:?}"
+        );
+    }
+    for (object, resource, name) in &lwm2m {
+        let unit = payload::lwm2m::lookup(*object, *resource)
+            .unwrap()
+            .unit
+            .map(String::from);
+        assert!(
+            unit.is_some(),
+            "/{object}/0/{resource} has a unit in the table"
+        );
+        assert_eq!(
+            units.get(name),
+            Some(&unit),
+            "/{object}/0/{resource}: no `{name}` reading with the table's unit: {units:?}"
         );
     }
     // The streetlights' firmware campaign runs to its end: every streetlight
