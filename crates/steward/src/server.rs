@@ -117,18 +117,35 @@ pub fn public_url(config: &Config, http: SocketAddr) -> String {
     if !config.updates.public_url.is_empty() {
         return config.updates.public_url.trim_end_matches('/').to_string();
     }
+    format!(
+        "{}://{}:{}",
+        http_scheme(config, http),
+        url_host(config, http),
+        http.port()
+    )
+}
+
+/// The host devices reach the gateway by: the first configured hostname, else
+/// the bound address; an IPv6 address in brackets.
+fn url_host(config: &Config, bound: SocketAddr) -> String {
     let host = config
         .server
         .hostnames
         .first()
         .cloned()
-        .unwrap_or_else(|| http.ip().to_string());
-    let host = if host.contains(':') {
+        .unwrap_or_else(|| bound.ip().to_string());
+    if host.contains(':') {
         format!("[{host}]")
     } else {
         host
-    };
-    format!("{}://{host}:{}", http_scheme(config, http), http.port())
+    }
+}
+
+/// The base URL constrained devices download firmware payloads from over CoAP
+/// (`GET /fw/{sha256}`): `coaps://` with the first configured hostname, as
+/// [`public_url`] picks it, and the bound CoAP port.
+pub fn coap_url(config: &Config, coaps: SocketAddr) -> String {
+    format!("coaps://{}:{}", url_host(config, coaps), coaps.port())
 }
 
 /// Bind the configured addresses.
@@ -209,19 +226,20 @@ pub async fn run(
         clock.clone(),
         config.updates.max_payload_bytes,
     )?;
+    let update_service = crate::updates::service::UpdateService::new(
+        updates,
+        broker.clone(),
+        config.updates.clone(),
+        public_url(&config, http.local_addr()?),
+        coap_url(&config, coaps.local_addr()?),
+    );
     let coap = CoapServer::new(
         data.registry.clone(),
         ingest.clone(),
         PskKeys::load_or_create(&data.path)?,
         config.coap.clone(),
         metrics.clone(),
-        updates.clone(),
-    );
-    let update_service = crate::updates::service::UpdateService::new(
-        updates,
-        broker.clone(),
-        config.updates.clone(),
-        public_url(&config, http.local_addr()?),
+        update_service.clone(),
     );
     broker.set_status_sink(update_service.clone());
     let state = AppState {

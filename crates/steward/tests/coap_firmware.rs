@@ -11,7 +11,7 @@ mod fleet;
 
 use coap_support::*;
 use common::*;
-use fleet::{Fleet, payload};
+use fleet::{Fleet, payload, state};
 
 fn sha256_hex(b: &[u8]) -> String {
     use sha2::Digest;
@@ -112,4 +112,175 @@ async fn offered_payload_downloads_block_wise_and_nothing_else_does() {
     );
     let r = blocking(|| coap(&f.gw, &d0, &key0, &["-m", "delete"], &fw_path));
     refused(&r, "4.05", "use GET");
+}
+
+/// The device's row in the campaign (state, notices).
+async fn device_row(f: &Fleet, campaign: &str, device: &str) -> serde_json::Value {
+    f.devices_of(campaign)
+        .await
+        .into_iter()
+        .find(|d| d["device_id"] == device)
+        .unwrap_or_else(|| panic!("device {device} is not in campaign {campaign}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coap_device_pulls_its_notice_downloads_verifies_and_reports() {
+    require(COAP_CLIENT);
+    let mut f = Fleet::start("meter", 1, "").await;
+    let image = payload(5_000, 9);
+    let digest = sha256_hex(&image);
+    let (fw, _) = f.release(3, &image, None);
+    let d0 = f.devices[0].id.clone();
+    let key0 = blocking(|| psk(&f.gw, &d0));
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str| dir.path().join(name);
+
+    // Discovery lists both resources; before any campaign there is no notice.
+    let wk = get(&f.gw, &d0, &key0, "/.well-known/core");
+    refused(&wk, "2.05", "</update>;rt=\"steward.update\"");
+    refused(&wk, "2.05", "</update/status>;rt=\"steward.update.status\"");
+    refused(
+        &get(&f.gw, &d0, &key0, "/update"),
+        "4.04",
+        "no update for this device",
+    );
+
+    let campaign = f
+        .create_campaign(serde_json::json!({"firmware": fw, "waves": "100%"}))
+        .await;
+    f.wait_campaign(&campaign, 30, "the wave to start", |p| {
+        p["waves"][0]["notified"] == 1
+    })
+    .await;
+    // A device added since is in no campaign: 4.04 with the diagnostic.
+    f.add_devices(1).await;
+    let d1 = f.devices[1].id.clone();
+    let key1 = blocking(|| psk(&f.gw, &d1));
+    refused(
+        &get(&f.gw, &d1, &key1, "/update"),
+        "4.04",
+        "no update for this device",
+    );
+
+    // GET /update: the MQTT notice's fields, the payload URL on CoAP; the
+    // answer counts as a delivered notice.
+    let before = device_row(&f, &campaign, &d0).await["notices"]
+        .as_u64()
+        .unwrap();
+    let r = blocking(|| get_to(&f.gw, &d0, &key0, &[], "/update", &file("notice.json")));
+    assert_code(&r, "2.05");
+    let notice: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(file("notice.json")).unwrap()).unwrap();
+    assert_eq!(notice["campaign"], campaign.as_str(), "{notice}");
+    assert_eq!(notice["firmware"], digest.as_str(), "{notice}");
+    assert_eq!(notice["seq"], 3, "{notice}");
+    let url = format!("coaps://localhost:{}/fw/{digest}", f.gw.coaps.port());
+    assert_eq!(notice["url"], url.as_str(), "{notice}");
+    let row = device_row(&f, &campaign, &d0).await;
+    assert_eq!(row["state"], "notified", "{row}");
+    assert!(
+        row["notices"].as_u64().unwrap() > before,
+        "the GET was not recorded as a notice: {row}"
+    );
+
+    // The envelope verifies with the maker's key, against the payload
+    // downloaded in 512-byte blocks from the notice's URL.
+    use base64::Engine;
+    let envelope = base64::engine::general_purpose::STANDARD
+        .decode(notice["envelope"].as_str().unwrap())
+        .unwrap();
+    std::fs::write(file("notice.suit"), &envelope).unwrap();
+    let path = url
+        .strip_prefix(&format!("coaps://localhost:{}", f.gw.coaps.port()))
+        .unwrap();
+    let r = blocking(|| get_blocks(&f.gw, &d0, &key0, "512", path, &file("fw.bin")));
+    refused(&r, "2.05", "Block2:9/_/512");
+    let got = std::fs::read(file("fw.bin")).unwrap();
+    assert_eq!(sha256_hex(&got), digest);
+    let verify = blocking(|| {
+        std::process::Command::new(BIN)
+            .args(["firmware", "verify", "--key"])
+            .arg(&f.maker_pub)
+            .arg("--payload")
+            .arg(file("fw.bin"))
+            .arg(file("notice.suit"))
+            .output()
+            .unwrap()
+    });
+    assert!(verify.status.success(), "verify: {}", text(&verify));
+
+    // The same notice in CBOR (Accept 60), the envelope as a byte string.
+    let r = blocking(|| {
+        get_to(
+            &f.gw,
+            &d0,
+            &key0,
+            &["-A", "60"],
+            "/update",
+            &file("notice.cbor"),
+        )
+    });
+    assert_code(&r, "2.05");
+    let cbor = std::fs::read(file("notice.cbor")).unwrap();
+    let suit::cbor::Value::Map(entries) = suit::cbor::decode(&cbor).unwrap() else {
+        panic!("the CBOR notice is not a map");
+    };
+    assert!(
+        entries
+            .iter()
+            .any(|(k, v)| *k == suit::cbor::Value::Text("envelope".into())
+                && *v == suit::cbor::Value::Bytes(envelope.clone().into())),
+        "{entries:?}"
+    );
+
+    // Malformed reports: 4.00 saying why, and nothing changes.
+    for (bad, why) in [
+        ("not json", "update status is not a status report"),
+        (
+            &*format!(r#"{{"campaign":"{campaign}","state":"done"}}"#),
+            "update status state `done`",
+        ),
+        (
+            &*format!(r#"{{"campaign":"{campaign}","state":"notified"}}"#),
+            "update status state `notified`",
+        ),
+        (
+            r#"{"campaign":"no-such-campaign","state":"downloading"}"#,
+            "is not in campaign no-such-campaign",
+        ),
+    ] {
+        let r = blocking(|| post_status(&f.gw, &d0, &key0, bad));
+        refused(&r, "4.00", why);
+    }
+    let row = device_row(&f, &campaign, &d0).await;
+    assert_eq!(row["state"], "notified", "{row}");
+
+    // Progress, each acknowledged with 2.04 once stored.
+    for state in ["downloading", "installing", "succeeded"] {
+        let report = format!(r#"{{"campaign":"{campaign}","state":"{state}"}}"#);
+        let r = blocking(|| post_status(&f.gw, &d0, &key0, &report));
+        assert_code(&r, "2.04");
+        let row = device_row(&f, &campaign, &d0).await;
+        assert_eq!(row["state"], state, "{row}");
+    }
+    let p = f
+        .wait_campaign(&campaign, 30, "the campaign to complete", |p| {
+            state(p) == "completed"
+        })
+        .await;
+    assert_eq!(p["waves"][0]["succeeded"], 1, "{p:#}");
+    // Done: no notice any more; a late report is refused and changes nothing.
+    refused(
+        &get(&f.gw, &d0, &key0, "/update"),
+        "4.04",
+        "no update for this device",
+    );
+    let late = format!(r#"{{"campaign":"{campaign}","state":"downloading"}}"#);
+    refused(
+        &blocking(|| post_status(&f.gw, &d0, &key0, &late)),
+        "4.00",
+        "nothing changed",
+    );
+    let row = device_row(&f, &campaign, &d0).await;
+    assert_eq!(row["state"], "succeeded", "{row}");
 }

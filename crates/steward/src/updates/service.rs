@@ -1,7 +1,10 @@
 //! The update service inside the gateway: drives running campaigns (start the
 //! next wave, halt, complete), publishes notices to devices over the broker,
 //! takes devices' status reports from the broker, and notices again devices that
-//! went quiet. Every decision comes from [`super::campaign`] over the stored
+//! went quiet. Constrained devices on CoAP pull the same notice
+//! ([`UpdateService::pull_notice`], with a `coaps://` download URL) and send the
+//! same reports ([`UpdateService::report_status`]); one builder makes the notice
+//! and one `apply` takes the reports for both transports. Every decision comes from [`super::campaign`] over the stored
 //! state and is committed before it is acted on, so a restart resumes exactly
 //! where the last run stopped: a wave already started is not started again (its
 //! devices are noticed again, which a device that finished answers without
@@ -23,16 +26,66 @@ use crate::config::UpdatesConfig;
 use crate::ingest::mqtt::{Broker, StatusSink};
 use crate::registry::DevicePatch;
 
-/// A notice as devices receive it on `steward/v1/devices/{id}/update`.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+/// A notice as devices receive it on `steward/v1/devices/{id}/update`, or as the
+/// answer to CoAP `GET /update`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Notice {
     pub campaign: String,
     pub firmware: String,
     pub seq: u64,
     /// The SUIT envelope, base64 (standard alphabet).
     pub envelope: String,
-    /// Where to download the payload (HTTPS, device authentication).
+    /// Where to download the payload: HTTPS with device authentication for a
+    /// notice over MQTT, `coaps://HOST:PORT/fw/{sha256}` for one over CoAP.
     pub url: String,
+}
+
+impl Notice {
+    /// The notice in CBOR (RFC 8949) for constrained devices that ask for it
+    /// (CoAP Accept 60): a map with the same keys, the envelope as a byte string
+    /// instead of base64, keys in deterministic order (§4.2.1).
+    pub fn to_cbor(&self) -> Result<Vec<u8>, UpdateError> {
+        let envelope = base64::engine::general_purpose::STANDARD
+            .decode(&self.envelope)
+            .map_err(|e| {
+                UpdateError::Internal(format!(
+                    "the envelope of campaign {} is not base64: {e}",
+                    self.campaign
+                ))
+            })?;
+        let mut e = suit::cbor::Enc::new();
+        e.map(5)
+            .text("seq")
+            .uint(self.seq)
+            .text("url")
+            .text(&self.url)
+            .text("campaign")
+            .text(&self.campaign)
+            .text("envelope")
+            .bytes(&envelope)
+            .text("firmware")
+            .text(&self.firmware);
+        Ok(e.finish())
+    }
+}
+
+/// How a notice reaches the device, which decides where it downloads from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Channel {
+    /// Published on MQTT; the payload over HTTPS.
+    Mqtt,
+    /// Asked for with CoAP `GET /update`; the payload with `GET /fw/{sha256}`.
+    Coap,
+}
+
+/// What became of a well-formed status report.
+#[derive(Debug)]
+pub enum Reported {
+    /// Stored, or the state the device is in already (nothing to store).
+    Stored,
+    /// Not applied, nothing changed: stale, out of order, or for a campaign the
+    /// device is not in. Says why.
+    Ignored(String),
 }
 
 /// A device's report on `steward/v1/devices/{id}/update/status`.
@@ -51,6 +104,8 @@ pub struct UpdateService {
     config: UpdatesConfig,
     /// `https://host:port` devices download from.
     base_url: String,
+    /// `coaps://host:port` constrained devices download from (`/fw/{sha256}`).
+    coap_url: String,
     wake: Notify,
     /// Campaign id → what its notices offer, read once.
     envelopes: Mutex<HashMap<String, Arc<Offer>>>,
@@ -74,12 +129,14 @@ impl UpdateService {
         broker: Arc<Broker>,
         config: UpdatesConfig,
         base_url: String,
+        coap_url: String,
     ) -> Arc<UpdateService> {
         Arc::new(UpdateService {
             updates,
             broker,
             config,
             base_url,
+            coap_url,
             wake: Notify::new(),
             envelopes: Mutex::new(HashMap::new()),
         })
@@ -205,26 +262,41 @@ impl UpdateService {
         Ok(e)
     }
 
+    /// The notice of `campaign` for `device`: the one place its content is
+    /// made, for MQTT and CoAP alike.
+    fn notice(
+        &self,
+        campaign: &str,
+        device: &str,
+        channel: Channel,
+    ) -> Result<Notice, UpdateError> {
+        let offer = self.envelope_of(campaign)?;
+        let url = match channel {
+            Channel::Mqtt => format!(
+                "{}/api/v1/devices/{device}/firmware/{}",
+                self.base_url, offer.digest
+            ),
+            Channel::Coap => format!("{}/fw/{}", self.coap_url, offer.digest),
+        };
+        Ok(Notice {
+            campaign: campaign.to_string(),
+            firmware: offer.digest.clone(),
+            seq: offer.seq,
+            envelope: offer.envelope.clone(),
+            url,
+        })
+    }
+
     /// Publish notices (QoS 1). A device that is not connected gets it again
     /// after `renotify_secs`.
     fn send(&self, notices: Vec<(String, String)>) {
         for (campaign, device) in notices {
-            let env = match self.envelope_of(&campaign) {
-                Ok(e) => e,
+            let notice = match self.notice(&campaign, &device, Channel::Mqtt) {
+                Ok(n) => n,
                 Err(e) => {
                     tracing::warn!(%campaign, error = %e, "notice");
                     continue;
                 }
-            };
-            let notice = Notice {
-                campaign: campaign.clone(),
-                firmware: env.digest.clone(),
-                seq: env.seq,
-                envelope: env.envelope.clone(),
-                url: format!(
-                    "{}/api/v1/devices/{device}/firmware/{}",
-                    self.base_url, env.digest
-                ),
             };
             let Ok(body) = serde_json::to_vec(&notice) else {
                 continue;
@@ -236,17 +308,55 @@ impl UpdateService {
         }
     }
 
-    /// Apply a report (blocking: store writes).
-    fn apply(&self, device_id: &str, payload: &[u8]) -> Result<(), String> {
-        let r: StatusReport = serde_json::from_slice(payload)
-            .map_err(|e| format!("update status is not a status report: {e}"))?;
+    /// The notice for a device that asks for one (CoAP `GET /update`), if a
+    /// running campaign has it in a started wave and it has not finished; the
+    /// answer counts as a delivered notice, recorded before it is returned.
+    pub async fn pull_notice(
+        self: &Arc<Self>,
+        device_id: &str,
+    ) -> Result<Option<Notice>, UpdateError> {
+        let (me, device) = (self.clone(), device_id.to_string());
+        tokio::task::spawn_blocking(move || {
+            let now = me.updates.now();
+            let Some(campaign) = me.updates.store.notice_for(&device, now)? else {
+                return Ok(None);
+            };
+            tracing::debug!(%device, %campaign, "update notice pulled");
+            me.notice(&campaign, &device, Channel::Coap).map(Some)
+        })
+        .await
+        .map_err(|e| UpdateError::Internal(format!("update notice worker: {e}")))?
+    }
+
+    /// A status report from a device that is not on MQTT (CoAP `POST
+    /// /update/status`), applied as [`StatusSink::report`] applies one from
+    /// MQTT; `Ok` once stored. A malformed report is [`UpdateError::Invalid`].
+    pub async fn report_status(
+        self: &Arc<Self>,
+        device_id: &str,
+        payload: Vec<u8>,
+    ) -> Result<Reported, UpdateError> {
+        let (me, device) = (self.clone(), device_id.to_string());
+        tokio::task::spawn_blocking(move || me.apply(&device, &payload))
+            .await
+            .map_err(|e| UpdateError::Internal(format!("update status worker: {e}")))?
+    }
+
+    /// Apply a report (blocking: store writes). A report that is not a status
+    /// report, or names a state a device cannot report, is
+    /// [`UpdateError::Invalid`]; one the stored state does not allow is
+    /// [`Reported::Ignored`]; any other error means it was not stored.
+    fn apply(&self, device_id: &str, payload: &[u8]) -> Result<Reported, UpdateError> {
+        let r: StatusReport = serde_json::from_slice(payload).map_err(|e| {
+            UpdateError::Invalid(format!("update status is not a status report: {e}"))
+        })?;
         let state = DeviceState::parse(&r.state)
             .filter(|s| *s != DeviceState::Pending && *s != DeviceState::Notified)
             .ok_or_else(|| {
-                format!(
+                UpdateError::Invalid(format!(
                     "update status state `{}`: use downloading, installing, succeeded, failed or rolled_back",
                     r.state
-                )
+                ))
             })?;
         // At most 500 characters (not bytes: cutting inside a UTF-8 sequence panics).
         let reason = r
@@ -274,16 +384,15 @@ impl UpdateService {
                     tracing::info!(device = %device_id, %url, "the device's MUD URL follows its firmware");
                 }
                 self.wake.notify_one();
-                Ok(())
+                Ok(Reported::Stored)
             }
-            Ok(None) => Ok(()),
-            // A stale or out-of-order report is logged, not held against the
-            // connection: the stored state stays as it is.
+            Ok(None) => Ok(Reported::Stored),
+            // A stale or out-of-order report: the stored state stays as it is.
             Err(UpdateError::Invalid(why)) | Err(UpdateError::NotFound(why)) => {
                 tracing::info!(device = %device_id, %why, "update status ignored");
-                Ok(())
+                Ok(Reported::Ignored(why))
             }
-            Err(e) => Err(format!("update status not stored: {e}")),
+            Err(e) => Err(e),
         }
     }
 }
@@ -295,9 +404,15 @@ impl StatusSink for UpdateService {
         payload: Bytes,
     ) -> BoxFuture<'static, Result<(), String>> {
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || self.apply(&device_id, &payload))
+            let result = tokio::task::spawn_blocking(move || self.apply(&device_id, &payload))
                 .await
-                .map_err(|e| format!("update status worker: {e}"))?
+                .map_err(|e| format!("update status worker: {e}"))?;
+            match result {
+                // Over MQTT a stale report is logged, not held against the connection.
+                Ok(Reported::Stored | Reported::Ignored(_)) => Ok(()),
+                Err(UpdateError::Invalid(why)) => Err(why),
+                Err(e) => Err(format!("update status not stored: {e}")),
+            }
         })
     }
 }

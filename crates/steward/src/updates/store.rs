@@ -738,6 +738,29 @@ impl UpdateStore {
         Ok(devices)
     }
 
+    /// The campaign whose notice a device that asks for one (CoAP `GET /update`)
+    /// gets: of the running campaigns with the device in a started wave and not
+    /// finished (notified, downloading, installing: the devices
+    /// [`Self::due_for_notice`] notices again), the oldest. In the same statement
+    /// the answer is recorded as a delivered notice (time and count), as a
+    /// published one is before it goes out.
+    pub fn notice_for(&self, device_id: &str, now: f64) -> Result<Option<String>, UpdateError> {
+        let conn = lock(&self.conn);
+        Ok(conn
+            .query_row(
+                "UPDATE update_campaign_devices SET notified_at = ?2, notices = notices + 1
+                 WHERE rowid = (
+                     SELECT d.rowid FROM update_campaign_devices d JOIN update_campaigns c ON c.id = d.campaign
+                     WHERE d.device_id = ?1 AND c.state = 'running' AND d.wave <= c.current_wave
+                       AND d.state IN ('notified', 'downloading', 'installing')
+                     ORDER BY c.created, c.id LIMIT 1)
+                 RETURNING campaign",
+                params![device_id, now],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// Devices that have not finished and have been silent since `before`: failed
     /// with "timed out".
     pub fn time_out(&self, id: &str, before: f64, now: f64) -> Result<usize, UpdateError> {

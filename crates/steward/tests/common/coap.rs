@@ -133,6 +133,32 @@ pub fn get_blocks(
     )
 }
 
+/// GET `path` with extra options (`-A 60` ...), the response payload written to `out`.
+pub fn get_to(
+    gw: &Gateway,
+    identity: &str,
+    key: &str,
+    args: &[&str],
+    path: &str,
+    out: &std::path::Path,
+) -> CoapReply {
+    let o = out.to_str().unwrap();
+    let mut a = vec!["-m", "get", "-o", o];
+    a.extend_from_slice(args);
+    coap(gw, identity, key, &a, path)
+}
+
+/// POST a status report to /update/status with content-format 50 (JSON).
+pub fn post_status(gw: &Gateway, identity: &str, key: &str, report: &str) -> CoapReply {
+    coap(
+        gw,
+        identity,
+        key,
+        &["-m", "post", "-t", "50", "-e", report],
+        "/update/status",
+    )
+}
+
 impl CoapReply {
     /// The last lines of the output (a block-wise transfer prints every block).
     pub fn tail(&self) -> String {

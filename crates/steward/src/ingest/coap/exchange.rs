@@ -9,6 +9,10 @@
 //! For a block of `GET /fw/{sha256}` the session checks that a campaign offers the
 //! payload to the device, reads that block from the file, and calls
 //! [`Exchanges::finish_fetch`], which builds 2.05 Content with Block2 (RFC 7959).
+//! For `GET /update` the session asks the update service for the device's notice
+//! and calls [`Exchanges::finish_notice`], which encodes it as the client's Accept
+//! asks (JSON, or CBOR); for `POST /update/status` it has the service store the
+//! report and calls [`Exchanges::finish`], so 2.04 again follows the commit.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -17,6 +21,7 @@ use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType, Resp
 
 use super::error::CoapError;
 use crate::ingest::Media;
+use crate::updates::service::Notice;
 
 /// The resource devices post their telemetry to.
 pub const TELEMETRY: &str = "telemetry";
@@ -24,9 +29,16 @@ pub const TELEMETRY: &str = "telemetry";
 /// The collection devices download firmware payloads from: `/fw/{sha256}`.
 pub const FIRMWARE: &str = "fw";
 
+/// The resource a device GETs its update notice from: `/update`; it POSTs its
+/// progress to `/update/status` ([`STATUS`]).
+pub const UPDATE: &str = "update";
+
+/// Under [`UPDATE`]: where a device POSTs its update status reports.
+pub const STATUS: &str = "status";
+
 /// RFC 6690 link format of the resources a device may use; `ct` lists the
-/// content-formats /telemetry takes and /fw answers with (RFC 7252 §7.2.1).
-pub const WELL_KNOWN_CORE: &str = "</telemetry>;rt=\"steward.telemetry\";ct=\"110 112 50 42\";title=\"POST SenML or the model's payload format\",</fw>;rt=\"steward.firmware\";ct=42;title=\"GET /fw/{sha256}: a firmware payload a campaign offers this device, block-wise (Block2)\"";
+/// content-formats each takes or answers with (RFC 7252 §7.2.1).
+pub const WELL_KNOWN_CORE: &str = "</telemetry>;rt=\"steward.telemetry\";ct=\"110 112 50 42\";title=\"POST SenML or the model's payload format\",</fw>;rt=\"steward.firmware\";ct=42;title=\"GET /fw/{sha256}: a firmware payload a campaign offers this device, block-wise (Block2)\",</update>;rt=\"steward.update\";ct=\"50 60\";title=\"GET this device's update notice (SUIT envelope, payload URL); 4.04 when there is none\",</update/status>;rt=\"steward.update.status\";ct=50;title=\"POST a status report on the update: downloading, installing, succeeded, failed or rolled_back\"";
 
 /// The largest Block2 size this endpoint answers with: SZX 6, 1024 bytes, which
 /// with the CoAP and DTLS headers fits the 1280-byte IPv6 minimum MTU (RFC 7252
@@ -35,6 +47,12 @@ pub const MAX_BLOCK2_SZX: u8 = 6;
 
 /// Content-Format of a firmware payload: application/octet-stream.
 const OCTET_STREAM: u32 = 42;
+
+/// Content-Format application/json: notices and status reports.
+const JSON: u32 = 50;
+
+/// Content-Format application/cbor: notices for clients that Accept it.
+const CBOR: u32 = 60;
 
 /// Bounds for one session.
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +80,34 @@ pub enum Step {
     /// Check the device may have this payload, read the block, then call
     /// [`Exchanges::finish_fetch`].
     Fetch(Fetch),
+    /// Look up the device's update notice (recording it as delivered), then call
+    /// [`Exchanges::finish_notice`].
+    Notice(NoticeRequest),
+    /// Apply and store this update status report (JSON), then call
+    /// [`Exchanges::finish`].
+    Report(Upload),
+}
+
+/// A `GET /update`, waiting for the device's notice.
+#[derive(Debug)]
+pub struct NoticeRequest {
+    /// The representation the client accepts.
+    pub format: NoticeFormat,
+    /// Where the block asked for starts, and its SZX (block 0 of 1024 bytes
+    /// without Block2): a notice larger than a block goes block-wise too.
+    offset: u64,
+    szx: u8,
+    block2: bool,
+    request: RequestMeta,
+}
+
+/// How a notice is encoded, by the request's Accept option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeFormat {
+    /// application/json (50, the default): the MQTT notice's JSON.
+    Json,
+    /// application/cbor (60): the same keys, the envelope as a byte string.
+    Cbor,
 }
 
 /// One block of a firmware payload to read: `len` bytes (fewer at the end) from
@@ -91,7 +137,8 @@ pub struct Chunk {
     pub data: Vec<u8>,
 }
 
-/// A complete telemetry body waiting for its durable commit.
+/// A complete request body (telemetry, or a status report) waiting for its
+/// durable commit.
 #[derive(Debug)]
 pub struct Upload {
     pub media: Media,
@@ -187,6 +234,76 @@ fn block2_window(requested: Option<Block>, max_szx: u8) -> Result<(u64, u8), Coa
     Ok((offset, szx))
 }
 
+/// The Block2 option of a response carrying `len` bytes from `offset` of a body
+/// of `total` bytes in blocks of SZX `szx`: present whenever the client asked
+/// for blocks or the body does not fit one; a body that fits is sent whole
+/// without it (RFC 7959 §2.2). A block past the end is 4.02 naming `what`.
+fn block2_reply(
+    offset: u64,
+    szx: u8,
+    asked: bool,
+    len: usize,
+    total: u64,
+    what: &str,
+) -> Result<Option<Block>, CoapError> {
+    let num = (offset >> (szx + 4)) as u32;
+    if offset > 0 && offset >= total {
+        return Err(CoapError::BadOption(format!(
+            "Block2 block {num} starts at byte {offset}, past the end of {what} ({total} bytes)"
+        )));
+    }
+    let more = offset + (len as u64) < total;
+    Ok((asked || more || offset > 0).then_some(Block { num, more, szx }))
+}
+
+/// 4.05 naming the method a resource takes, unless the request uses it.
+fn only(method: RequestType, allowed: RequestType) -> Result<(), CoapError> {
+    if method == allowed {
+        return Ok(());
+    }
+    let name = match allowed {
+        RequestType::Get => "GET",
+        RequestType::Post => "POST",
+        RequestType::Put => "PUT",
+        RequestType::Delete => "DELETE",
+        _ => "another method",
+    };
+    Err(CoapError::MethodNotAllowed(name.into()))
+}
+
+/// The notice's representation by the request's Accept option (RFC 7252
+/// §5.10.4): JSON without one.
+fn notice_format(packet: &Packet) -> Result<NoticeFormat, CoapError> {
+    let Some(accept) = packet.get_first_option(CoapOption::Accept) else {
+        return Ok(NoticeFormat::Json);
+    };
+    match (accept.len() <= 2).then(|| uint(accept)) {
+        Some(JSON) => Ok(NoticeFormat::Json),
+        Some(CBOR) => Ok(NoticeFormat::Cbor),
+        other => Err(CoapError::NotAcceptable(format!(
+            "GET /update answers in content-format 50 (json) or 60 (cbor), not {}; send Accept 50 or 60, or none",
+            other.map_or_else(
+                || "an Accept longer than 2 bytes".into(),
+                |cf| cf.to_string()
+            )
+        ))),
+    }
+}
+
+/// A status report is JSON: content-format 50, or none said.
+fn status_format(packet: &Packet) -> Result<(), CoapError> {
+    let Some(cf) = packet.get_first_option(CoapOption::ContentFormat) else {
+        return Ok(());
+    };
+    match (cf.len() <= 2).then(|| uint(cf)) {
+        Some(JSON) => Ok(()),
+        Some(other) => Err(CoapError::StatusFormat(other as u16)),
+        None => Err(CoapError::BadOption(
+            "Content-Format is longer than 2 bytes".into(),
+        )),
+    }
+}
+
 /// The payload digest in `/fw/{digest}`, as the store names payloads.
 fn payload_digest(segment: &str) -> Result<&str, CoapError> {
     if segment.len() == 64
@@ -213,9 +330,36 @@ fn uint_bytes(v: u32) -> Vec<u8> {
     bytes[skip..].to_vec()
 }
 
+/// What a request body is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// `POST /telemetry`, in this media type.
+    Telemetry(Media),
+    /// `POST /update/status`.
+    Status,
+}
+
+impl Target {
+    /// The step for a complete body.
+    fn step(self, payload: Vec<u8>, request: RequestMeta) -> Step {
+        match self {
+            Target::Telemetry(media) => Step::Ingest(Upload {
+                media,
+                payload,
+                request,
+            }),
+            Target::Status => Step::Report(Upload {
+                media: Media::Json,
+                payload,
+                request,
+            }),
+        }
+    }
+}
+
 /// A block-wise upload in progress.
 struct Reassembly {
-    media: Media,
+    target: Target,
     body: Vec<u8>,
     /// The number of the next block expected, at the size the client uses.
     next_offset: usize,
@@ -327,7 +471,9 @@ impl Exchanges {
         }
     }
 
-    /// The response to a request whose telemetry was ingested (or refused).
+    /// The response to a request whose body (telemetry, or a status report) was
+    /// committed, or refused: 2.04 Changed, or the session's error (a bad status
+    /// report: 4.00 saying why).
     pub fn finish(
         &mut self,
         upload: Upload,
@@ -348,27 +494,20 @@ impl Exchanges {
     ) -> Vec<u8> {
         self.download = None;
         let reply = result.and_then(|chunk| {
-            let num = (fetch.offset >> (fetch.szx + 4)) as u32;
-            if fetch.offset > 0 && fetch.offset >= chunk.total {
-                return Err(CoapError::BadOption(format!(
-                    "Block2 block {num} starts at byte {}, past the end of payload {} ({} bytes)",
-                    fetch.offset, fetch.digest, chunk.total
-                )));
-            }
-            let more = fetch.offset + (chunk.data.len() as u64) < chunk.total;
-            if more {
+            let block2 = block2_reply(
+                fetch.offset,
+                fetch.szx,
+                fetch.block2,
+                chunk.data.len(),
+                chunk.total,
+                &format!("payload {}", fetch.digest),
+            )?;
+            if block2.is_some_and(|b| b.more) {
                 self.download = Some(Download {
                     digest: fetch.digest.clone(),
                     next_offset: fetch.offset + chunk.data.len() as u64,
                 });
             }
-            // Block2 whenever the client asked for blocks or the payload does not
-            // fit one; a payload that fits is sent whole without it (§2.2).
-            let block2 = (fetch.block2 || more || fetch.offset > 0).then_some(Block {
-                num,
-                more,
-                szx: fetch.szx,
-            });
             Ok(Reply {
                 code: ResponseType::Content,
                 content_format: Some(OCTET_STREAM),
@@ -388,6 +527,48 @@ impl Exchanges {
         self.respond(&fetch.request, reply, now)
     }
 
+    /// The response to a [`Step::Notice`]: the device's notice in the format the
+    /// client accepts, 2.05 Content (block-wise should it not fit one block), or
+    /// the session's error (no update for this device: 4.04).
+    pub fn finish_notice(
+        &mut self,
+        request: NoticeRequest,
+        result: Result<Notice, CoapError>,
+        now: Instant,
+    ) -> Vec<u8> {
+        let reply = result.and_then(|notice| {
+            let (body, content_format) = match request.format {
+                NoticeFormat::Json => (serde_json::to_vec(&notice).ok(), JSON),
+                NoticeFormat::Cbor => (notice.to_cbor().ok(), CBOR),
+            };
+            let body = body.ok_or_else(|| {
+                CoapError::Unavailable(format!(
+                    "the notice of campaign {} could not be encoded; try again later",
+                    notice.campaign
+                ))
+            })?;
+            let total = body.len() as u64;
+            let start = request.offset.min(total) as usize;
+            let end = (start + (1 << (request.szx + 4))).min(body.len());
+            let block2 = block2_reply(
+                request.offset,
+                request.szx,
+                request.block2,
+                end - start,
+                total,
+                "the notice",
+            )?;
+            Ok(Reply {
+                code: ResponseType::Content,
+                content_format: Some(content_format),
+                block2,
+                payload: body[start..end].to_vec(),
+                ..Reply::default()
+            })
+        });
+        self.respond(&request.request, reply, now)
+    }
+
     /// Does this request ask for the next block of the download in progress?
     fn continues_download(&self, packet: &Packet) -> bool {
         let Some(d) = &self.download else {
@@ -405,7 +586,7 @@ impl Exchanges {
         &mut self,
         method: RequestType,
         packet: &Packet,
-        mut meta: RequestMeta,
+        meta: RequestMeta,
         now: Instant,
     ) -> Result<Step, CoapError> {
         for (number, _) in packet.options() {
@@ -418,9 +599,7 @@ impl Exchanges {
         let path = uri_path(packet)?;
         match path.as_slice() {
             [w, c] if w == ".well-known" && c == "core" => {
-                if method != RequestType::Get {
-                    return Err(CoapError::MethodNotAllowed("GET".into()));
-                }
+                only(method, RequestType::Get)?;
                 let reply = Reply {
                     code: ResponseType::Content,
                     content_format: Some(40),
@@ -430,9 +609,7 @@ impl Exchanges {
                 Ok(Step::Reply(self.respond(&meta, Ok(reply), now)))
             }
             [f, digest] if f == FIRMWARE => {
-                if method != RequestType::Get {
-                    return Err(CoapError::MethodNotAllowed("GET".into()));
-                }
+                only(method, RequestType::Get)?;
                 let digest = payload_digest(digest)?;
                 // In a request Block2 names the block wanted; its M bit has no
                 // meaning there and is ignored (RFC 7959 §2.2).
@@ -449,35 +626,57 @@ impl Exchanges {
                 }))
             }
             [t] if t == TELEMETRY => {
-                if method != RequestType::Post {
-                    return Err(CoapError::MethodNotAllowed("POST".into()));
-                }
-                let media = media_of(packet)?;
-                let block1 = block_option(packet, CoapOption::Block1)?;
-                let Some(block) = block1 else {
-                    if packet.payload.len() > self.limits.max_body {
-                        return Err(CoapError::TooLarge {
-                            max: self.limits.max_body,
-                        });
-                    }
-                    return Ok(Step::Ingest(Upload {
-                        media,
-                        payload: packet.payload.clone(),
-                        request: meta,
-                    }));
-                };
-                meta.block1 = Some(block);
-                self.block1(packet, media, block, meta, now)
+                only(method, RequestType::Post)?;
+                let target = Target::Telemetry(media_of(packet)?);
+                self.body(packet, target, meta, now)
+            }
+            [u] if u == UPDATE => {
+                only(method, RequestType::Get)?;
+                let format = notice_format(packet)?;
+                let requested = block_option(packet, CoapOption::Block2)?;
+                let (offset, szx) = block2_window(requested, MAX_BLOCK2_SZX)?;
+                Ok(Step::Notice(NoticeRequest {
+                    format,
+                    offset,
+                    szx,
+                    block2: requested.is_some(),
+                    request: meta,
+                }))
+            }
+            [u, st] if u == UPDATE && st == STATUS => {
+                only(method, RequestType::Post)?;
+                status_format(packet)?;
+                self.body(packet, Target::Status, meta, now)
             }
             _ => Err(CoapError::NotFound(format!("/{}", path.join("/")))),
         }
+    }
+
+    /// A POST body for `target`: whole, or one block of a block-wise POST.
+    fn body(
+        &mut self,
+        packet: &Packet,
+        target: Target,
+        mut meta: RequestMeta,
+        now: Instant,
+    ) -> Result<Step, CoapError> {
+        let Some(block) = block_option(packet, CoapOption::Block1)? else {
+            if packet.payload.len() > self.limits.max_body {
+                return Err(CoapError::TooLarge {
+                    max: self.limits.max_body,
+                });
+            }
+            return Ok(target.step(packet.payload.clone(), meta));
+        };
+        meta.block1 = Some(block);
+        self.block1(packet, target, block, meta, now)
     }
 
     /// One block of a block-wise POST (RFC 7959 §2.5).
     fn block1(
         &mut self,
         packet: &Packet,
-        media: Media,
+        target: Target,
         block: Block,
         meta: RequestMeta,
         now: Instant,
@@ -493,7 +692,7 @@ impl Exchanges {
                 return Err(CoapError::TooLarge { max });
             }
             self.upload = Some(Reassembly {
-                media,
+                target,
                 body: Vec::new(),
                 next_offset: 0,
                 last: now,
@@ -505,6 +704,13 @@ impl Exchanges {
                 block.num
             )));
         };
+        if up.target != target {
+            self.upload = None;
+            return Err(CoapError::Incomplete(format!(
+                "block {} is for another resource than the block-wise upload in progress; start again with block 0",
+                block.num
+            )));
+        }
         if offset != up.next_offset {
             let expected = up.next_offset;
             self.upload = None;
@@ -539,11 +745,7 @@ impl Exchanges {
         let Some(up) = self.upload.take() else {
             return Err(CoapError::Incomplete("the upload vanished".into()));
         };
-        Ok(Step::Ingest(Upload {
-            media: up.media,
-            payload: up.body,
-            request: meta,
-        }))
+        Ok(up.target.step(up.body, meta))
     }
 
     fn expire(&mut self, now: Instant) {

@@ -13,15 +13,19 @@
 //! - `client.rs`: a small DTLS-PSK CoAP client (demo fleet, load generator, tests).
 //! - `session.rs`: one DTLS session: handshake, per-request authorization, rate
 //!   limit, ingest, and the response after the durable commit; firmware blocks
-//!   read from the payload store.
+//!   read from the payload store; update notices and status reports through the
+//!   update service.
 //! - this file: [`CoapServer`]: the receive loop on the bound socket, which routes
 //!   datagrams to sessions by peer address and bounds their number.
 //!
 //! The contract (README.md): a device with PSK identity = its id POSTs to
 //! `/telemetry` (content-format 110 senml+json, 112 senml+cbor, or what its
 //! model's decoder reads); 2.04 Changed only after the commit. It GETs
-//! `/fw/{sha256}`, a firmware payload a campaign offers it, block-wise (Block2).
-//! `GET /.well-known/core` lists the resources (RFC 6690).
+//! `/update`, its current update notice (the MQTT notice's JSON, or CBOR with
+//! Accept 60), then `/fw/{sha256}`, the firmware payload the notice offers,
+//! block-wise (Block2), and POSTs its progress to `/update/status` (the MQTT
+//! status report; 2.04 once stored). `GET /.well-known/core` lists the
+//! resources (RFC 6690).
 
 pub mod client;
 mod dtls;
@@ -46,7 +50,7 @@ use crate::config::CoapConfig;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
-use crate::updates::Updates;
+use crate::updates::service::UpdateService;
 pub use psk::PskKeys;
 
 /// Datagrams queued for one session before more are dropped (UDP: the peer retransmits).
@@ -69,8 +73,9 @@ pub struct CoapServer {
     pub(crate) keys: PskKeys,
     pub(crate) config: CoapConfig,
     pub(crate) metrics: Arc<Metrics>,
-    /// Campaigns (which device may download which payload) and the payload store.
-    pub(crate) updates: Updates,
+    /// Campaigns (notices, status reports, which device may download which
+    /// payload) and the payload store.
+    pub(crate) updates: Arc<UpdateService>,
     peers: Mutex<Peers>,
     next_session: std::sync::atomic::AtomicU64,
 }
@@ -92,7 +97,7 @@ impl CoapServer {
         keys: PskKeys,
         config: CoapConfig,
         metrics: Arc<Metrics>,
-        updates: Updates,
+        updates: Arc<UpdateService>,
     ) -> Arc<CoapServer> {
         Arc::new(CoapServer {
             registry,

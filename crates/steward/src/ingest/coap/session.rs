@@ -4,7 +4,8 @@
 //! or one whose PSK was replaced, gets 4.01 and the session ends), decode and
 //! durable commit, and only then the response. A firmware block is read from the
 //! payload store (that block only) once the update store says a campaign offers
-//! the payload to this device.
+//! the payload to this device. `GET /update` and `POST /update/status` go to the
+//! update service, the same one MQTT devices' notices and reports go through.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
@@ -19,7 +20,8 @@ use super::dtls::{self, PeerConn};
 use super::error::CoapError;
 use super::exchange::{Chunk, Exchanges, Fetch, Limits, Step, Upload};
 use crate::registry::Device;
-use crate::updates::Updates;
+use crate::updates::service::{Notice, Reported};
+use crate::updates::{UpdateError, Updates};
 
 /// Requests per second, with a burst (token bucket).
 struct Bucket {
@@ -136,31 +138,43 @@ async fn serve_requests(
             Step::Reply(bytes) => (bytes, false),
             Step::Ingest(upload) => {
                 let result = post(server, device_id, generation, &upload).await;
-                let end = matches!(result, Err(CoapError::Unauthorized(_)));
-                if let Err(e) = &result {
-                    tracing::debug!(device = %device_id, error = %e, "CoAP telemetry refused");
-                }
-                (
-                    exchanges.finish(upload, result, Instant::now().into_std()),
-                    end,
-                )
+                let end = refused(&result, device_id, "telemetry");
+                (exchanges.finish(upload, result, now_std()), end)
             }
             Step::Fetch(fetch) => {
                 let result = firmware_block(server, device_id, generation, &fetch).await;
-                let end = matches!(result, Err(CoapError::Unauthorized(_)));
-                if let Err(e) = &result {
-                    tracing::debug!(device = %device_id, digest = %fetch.digest, error = %e, "CoAP firmware block refused");
-                }
-                (
-                    exchanges.finish_fetch(fetch, result, Instant::now().into_std()),
-                    end,
-                )
+                let end = refused(&result, device_id, "firmware block");
+                (exchanges.finish_fetch(fetch, result, now_std()), end)
+            }
+            Step::Notice(request) => {
+                let result = notice(server, device_id, generation).await;
+                let end = refused(&result, device_id, "update notice");
+                (exchanges.finish_notice(request, result, now_std()), end)
+            }
+            Step::Report(report) => {
+                let result = status(server, device_id, generation, &report).await;
+                let end = refused(&result, device_id, "update status");
+                (exchanges.finish(report, result, now_std()), end)
             }
         };
         if dtls.write(&reply, None).await.is_err() || end {
             return;
         }
     }
+}
+
+fn now_std() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+/// Log a refused request; whether the session ends (the device may no longer
+/// use it: 4.01).
+fn refused<T>(result: &Result<T, CoapError>, device_id: &str, what: &str) -> bool {
+    let Err(e) = result else {
+        return false;
+    };
+    tracing::debug!(device = %device_id, error = %e, "CoAP {what} refused");
+    matches!(e, CoapError::Unauthorized(_))
 }
 
 /// The device, if it is still active with the PSK this session was opened with.
@@ -207,6 +221,58 @@ async fn post(
     Ok(())
 }
 
+/// The update service unreachable or failing: the device may ask again.
+fn update_service_error(e: UpdateError) -> CoapError {
+    tracing::warn!(error = %e, "CoAP: update service");
+    CoapError::Unavailable(format!(
+        "the update service is unavailable ({e}); try again later"
+    ))
+}
+
+/// Authorize the device, then its current update notice (recorded as delivered).
+async fn notice(
+    server: &CoapServer,
+    device_id: &str,
+    generation: u64,
+) -> Result<Notice, CoapError> {
+    let device = authorize(server, device_id, generation).await?;
+    match server.updates.pull_notice(&device.id).await {
+        Ok(Some(n)) => {
+            server.metrics.message("coap_update_notice");
+            Ok(n)
+        }
+        Ok(None) => Err(CoapError::NoUpdate(format!(
+            "no running campaign has device {} in a started wave",
+            device.id
+        ))),
+        Err(e) => Err(update_service_error(e)),
+    }
+}
+
+/// Authorize the device, then apply and store its status report; `Ok` only once
+/// it is stored. A report that is malformed or does not fit the device's stored
+/// state changes nothing and says why.
+async fn status(
+    server: &CoapServer,
+    device_id: &str,
+    generation: u64,
+    report: &Upload,
+) -> Result<(), CoapError> {
+    let device = authorize(server, device_id, generation).await?;
+    match server
+        .updates
+        .report_status(&device.id, report.payload.clone())
+        .await
+    {
+        Ok(Reported::Stored) => Ok(()),
+        Ok(Reported::Ignored(why)) => Err(CoapError::BadReport(format!(
+            "update status not applied, nothing changed: {why}"
+        ))),
+        Err(UpdateError::Invalid(why)) => Err(CoapError::BadReport(why)),
+        Err(e) => Err(update_service_error(e)),
+    }
+}
+
 /// Authorize the device, then read one block of a firmware payload a campaign
 /// offers it (on the blocking pool: SQLite and the file).
 async fn firmware_block(
@@ -216,7 +282,7 @@ async fn firmware_block(
     fetch: &Fetch,
 ) -> Result<Chunk, CoapError> {
     let device = authorize(server, device_id, generation).await?;
-    let updates = server.updates.clone();
+    let updates = server.updates.updates().clone();
     let (digest, offset, len) = (fetch.digest.clone(), fetch.offset, fetch.len);
     let chunk = tokio::task::spawn_blocking(move || {
         read_offered(&updates, &device.id, &digest, offset, len)

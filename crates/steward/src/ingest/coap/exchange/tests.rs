@@ -153,6 +153,14 @@ fn well_known_core_lists_telemetry() {
         links.contains(",</fw>;rt=\"steward.firmware\";ct=42;title=\""),
         "{links}"
     );
+    assert!(
+        links.contains(",</update>;rt=\"steward.update\";ct=\"50 60\";title=\""),
+        "{links}"
+    );
+    assert!(
+        links.contains(",</update/status>;rt=\"steward.update.status\";ct=50;title=\""),
+        "{links}"
+    );
 }
 
 fn block_post(mid: u16, num: u32, more: bool, payload: &[u8]) -> Vec<u8> {
@@ -486,4 +494,267 @@ fn the_next_block_of_a_download_is_not_rate_limited_but_a_new_download_is() {
     // Block 1 again is not the next block: counted, and refused.
     let r = reply(ex.on_datagram(&bytes(&get(3, &["fw", DIGEST], block(1))), now, &mut no));
     assert_eq!(code(&r), ResponseType::TooManyRequests);
+}
+
+// --- update notices (GET /update) and status reports (POST /update/status) ---
+
+fn notice(envelope: &[u8]) -> Notice {
+    use base64::Engine;
+    Notice {
+        campaign: "c1".into(),
+        firmware: DIGEST.into(),
+        seq: 7,
+        envelope: base64::engine::general_purpose::STANDARD.encode(envelope),
+        url: format!("coaps://gw.example:5684/fw/{DIGEST}"),
+    }
+}
+
+fn get_update(mid: u16, accept: Option<u32>, block2: Option<Block>) -> Packet {
+    let mut p = get(mid, &["update"], block2);
+    if let Some(a) = accept {
+        p.add_option(CoapOption::Accept, uint_bytes(a));
+    }
+    p
+}
+
+fn notice_request(ex: &mut Exchanges, p: &Packet) -> NoticeRequest {
+    match ex.on_datagram(&bytes(p), Instant::now(), &mut yes) {
+        Step::Notice(n) => n,
+        other => panic!("expected a notice request, got {other:?}"),
+    }
+}
+
+fn post_status(mid: u16, cf: Option<u32>, payload: &[u8]) -> Packet {
+    let mut p = post(mid, true, cf, payload);
+    p.clear_option(CoapOption::UriPath);
+    p.add_option(CoapOption::UriPath, b"update".to_vec());
+    p.add_option(CoapOption::UriPath, b"status".to_vec());
+    p
+}
+
+fn text(r: &Packet) -> String {
+    String::from_utf8_lossy(&r.payload).into_owned()
+}
+
+#[test]
+fn update_notice_is_json_by_default_and_cbor_on_accept_60() {
+    let mut ex = Exchanges::new(limits());
+    let now = Instant::now();
+    let n = notice(b"\xd8\x6b\xa2");
+
+    let req = notice_request(&mut ex, &get_update(1, None, None));
+    assert_eq!(req.format, NoticeFormat::Json);
+    let r = Packet::from_bytes(&ex.finish_notice(req, Ok(n.clone()), now)).unwrap();
+    assert_eq!(code(&r), ResponseType::Content);
+    assert_eq!(
+        r.get_first_option(CoapOption::ContentFormat),
+        Some(&vec![50])
+    );
+    assert!(r.get_first_option(CoapOption::Block2).is_none());
+    let back: Notice = serde_json::from_slice(&r.payload).unwrap();
+    assert_eq!(back, n);
+
+    let req = notice_request(&mut ex, &get_update(2, Some(50), None));
+    assert_eq!(req.format, NoticeFormat::Json);
+
+    let req = notice_request(&mut ex, &get_update(3, Some(60), None));
+    assert_eq!(req.format, NoticeFormat::Cbor);
+    let r = Packet::from_bytes(&ex.finish_notice(req, Ok(n.clone()), now)).unwrap();
+    assert_eq!(code(&r), ResponseType::Content);
+    assert_eq!(
+        r.get_first_option(CoapOption::ContentFormat),
+        Some(&vec![60])
+    );
+    use suit::cbor::Value;
+    let Value::Map(entries) = suit::cbor::decode(&r.payload).unwrap() else {
+        panic!("the CBOR notice is not a map");
+    };
+    let field = |k: &str| {
+        entries
+            .iter()
+            .find(|(key, _)| *key == Value::Text(k.into()))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no `{k}` in the CBOR notice"))
+    };
+    assert_eq!(entries.len(), 5);
+    assert_eq!(field("campaign"), Value::Text("c1".into()));
+    assert_eq!(field("firmware"), Value::Text(DIGEST.into()));
+    assert_eq!(field("seq"), Value::Uint(7));
+    assert_eq!(field("url"), Value::Text(n.url.clone().into()));
+    assert_eq!(
+        field("envelope"),
+        Value::Bytes(b"\xd8\x6b\xa2".to_vec().into())
+    );
+}
+
+#[test]
+fn update_notice_errors_name_what_was_wrong() {
+    let mut ex = Exchanges::new(limits());
+    let now = Instant::now();
+    // No update: the session's 4.04 with its diagnostic.
+    let req = notice_request(&mut ex, &get_update(1, None, None));
+    let r = Packet::from_bytes(&ex.finish_notice(
+        req,
+        Err(CoapError::NoUpdate(
+            "no running campaign has device d1".into(),
+        )),
+        now,
+    ))
+    .unwrap();
+    assert_eq!(code(&r), ResponseType::NotFound);
+    assert!(
+        text(&r).contains("no update for this device"),
+        "{}",
+        text(&r)
+    );
+    // An Accept it cannot answer with: 4.06 naming both it and what it can.
+    let r = reply(ex.on_datagram(&bytes(&get_update(2, Some(110), None)), now, &mut yes));
+    assert_eq!(code(&r), ResponseType::NotAcceptable);
+    assert!(text(&r).contains("not 110"), "{}", text(&r));
+    assert!(text(&r).contains("Accept 50 or 60"), "{}", text(&r));
+    // Other methods: 4.05 naming the one to use; GET /update/status too.
+    let mut p = get_update(3, None, None);
+    p.header.code = MessageClass::Request(RequestType::Post);
+    let r = reply(ex.on_datagram(&bytes(&p), now, &mut yes));
+    assert_eq!(code(&r), ResponseType::MethodNotAllowed);
+    assert!(text(&r).contains("use GET"), "{}", text(&r));
+    let r = reply(ex.on_datagram(&bytes(&get(4, &["update", "status"], None)), now, &mut yes));
+    assert_eq!(code(&r), ResponseType::MethodNotAllowed);
+    assert!(text(&r).contains("use POST"), "{}", text(&r));
+    // Deeper paths are not resources.
+    let r = reply(ex.on_datagram(&bytes(&get(5, &["update", "x"], None)), now, &mut yes));
+    assert_eq!(code(&r), ResponseType::NotFound);
+    assert!(text(&r).contains("/update/status"), "{}", text(&r));
+}
+
+#[test]
+fn a_notice_larger_than_a_block_goes_block_wise() {
+    let mut ex = Exchanges::new(limits());
+    let now = Instant::now();
+    let n = notice(&[0x5a; 1500]);
+    let whole = serde_json::to_vec(&n).unwrap();
+    assert!(whole.len() > 2048);
+    let mut got = Vec::new();
+    let mut num = 0;
+    loop {
+        let b2 = (num > 0).then_some(Block {
+            num,
+            more: false,
+            szx: MAX_BLOCK2_SZX,
+        });
+        let req = notice_request(&mut ex, &get_update(10 + num as u16, None, b2));
+        let r = Packet::from_bytes(&ex.finish_notice(req, Ok(n.clone()), now)).unwrap();
+        assert_eq!(code(&r), ResponseType::Content);
+        let b = block2_of(&r);
+        assert_eq!((b.num, b.szx), (num, MAX_BLOCK2_SZX));
+        got.extend_from_slice(&r.payload);
+        if !b.more {
+            break;
+        }
+        assert_eq!(r.payload.len(), 1024);
+        num += 1;
+    }
+    assert_eq!(got, whole);
+    // A block past the end: 4.02 naming the notice.
+    let b2 = Block {
+        num: 40,
+        more: false,
+        szx: MAX_BLOCK2_SZX,
+    };
+    let req = notice_request(&mut ex, &get_update(99, None, Some(b2)));
+    let r = Packet::from_bytes(&ex.finish_notice(req, Ok(n), now)).unwrap();
+    assert_eq!(code(&r), ResponseType::BadOption);
+    assert!(
+        text(&r).contains("past the end of the notice"),
+        "{}",
+        text(&r)
+    );
+}
+
+#[test]
+fn status_report_is_acknowledged_only_by_finish() {
+    let mut ex = Exchanges::new(limits());
+    let now = Instant::now();
+    let body = br#"{"campaign":"c1","state":"downloading"}"#;
+    for (mid, cf) in [(1, Some(50)), (2, None)] {
+        let Step::Report(report) =
+            ex.on_datagram(&bytes(&post_status(mid, cf, body)), now, &mut yes)
+        else {
+            panic!("expected a report");
+        };
+        assert_eq!(report.payload, body);
+        let r = Packet::from_bytes(&ex.finish(report, Ok(()), now)).unwrap();
+        assert_eq!(code(&r), ResponseType::Changed);
+        assert_eq!(r.header.message_id, mid);
+    }
+    // A report the service refuses: 4.00 with its reason.
+    let Step::Report(report) =
+        ex.on_datagram(&bytes(&post_status(3, Some(50), b"{}")), now, &mut yes)
+    else {
+        panic!("expected a report");
+    };
+    let r = Packet::from_bytes(&ex.finish(
+        report,
+        Err(CoapError::BadReport(
+            "update status is not a status report: missing field `campaign`".into(),
+        )),
+        now,
+    ))
+    .unwrap();
+    assert_eq!(code(&r), ResponseType::BadRequest);
+    assert!(
+        text(&r).contains("missing field `campaign`"),
+        "{}",
+        text(&r)
+    );
+    // Not JSON: 4.15 saying what to send.
+    let r = reply(ex.on_datagram(&bytes(&post_status(4, Some(110), body)), now, &mut yes));
+    assert_eq!(code(&r), ResponseType::UnsupportedContentFormat);
+    assert!(
+        text(&r).contains("as JSON (content-format 50)"),
+        "{}",
+        text(&r)
+    );
+    // Larger than max_body: 4.13.
+    let big = vec![b' '; limits().max_body + 1];
+    let r = reply(ex.on_datagram(&bytes(&post_status(5, Some(50), &big)), now, &mut yes));
+    assert_eq!(code(&r), ResponseType::RequestEntityTooLarge);
+}
+
+#[test]
+fn a_block_wise_status_report_is_reassembled_and_not_mixed_with_telemetry() {
+    let mut ex = Exchanges::new(limits());
+    let now = Instant::now();
+    let body = format!(
+        r#"{{"campaign":"c1","state":"failed","reason":"{}"}}"#,
+        "x".repeat(40)
+    );
+    let block = |mid: u16, num: u32, more: bool, part: &[u8]| {
+        let mut p = post_status(mid, Some(50), part);
+        p.add_option(CoapOption::Block1, Block { num, more, szx: 1 }.encode());
+        bytes(&p)
+    };
+    let (a, b) = body.as_bytes().split_at(32);
+    let r = reply(ex.on_datagram(&block(1, 0, true, a), now, &mut yes));
+    assert_eq!(code(&r), ResponseType::Continue);
+    let Step::Report(report) = ex.on_datagram(&block(2, 1, false, b), now, &mut yes) else {
+        panic!("expected the reassembled report");
+    };
+    assert_eq!(report.payload, body.as_bytes());
+    // Block 1 of telemetry does not continue a status upload.
+    let r = reply(ex.on_datagram(&block(3, 0, true, a), now, &mut yes));
+    assert_eq!(code(&r), ResponseType::Continue);
+    let mut p = post(4, true, Some(110), &[b' '; 32]);
+    p.add_option(
+        CoapOption::Block1,
+        Block {
+            num: 1,
+            more: true,
+            szx: 1,
+        }
+        .encode(),
+    );
+    let r = reply(ex.on_datagram(&bytes(&p), now, &mut yes));
+    assert_eq!(code(&r), ResponseType::RequestEntityIncomplete);
+    assert!(text(&r).contains("another resource"), "{}", text(&r));
 }
