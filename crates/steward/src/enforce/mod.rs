@@ -313,8 +313,9 @@ impl Enforcer {
             .as_secs()
             .saturating_add(self.config.dns_grace_secs)
             .clamp(1, self.config.max_dns_timeout_secs.max(1));
+        let own = st.addressing.ips.get(&dev).cloned().unwrap_or_default();
         if let Some(b) = &self.backend {
-            b.apply(&nft::add_elements(&s4, &s6, &addrs, timeout))?;
+            b.apply(&nft::add_elements(&s4, &s6, &own, &addrs, timeout))?;
         }
         let exp = now + timeout;
         let entry = st.learned.names.entry(key).or_default();

@@ -17,11 +17,18 @@
 //! chain dN_out / dN_in           device N's rules in policy order, each with a counter;
 //!                                allow = accept (out) / return (in); last: log + drop
 //! sets gN_4/gN_6                 members of lateral group N (shared by every device naming it)
-//! sets dN_nK_4/_6                addresses Steward's DNS gave device N for name K (timeouts)
+//! sets nK_4/nK_6                  (device address . address) pairs: the answers Steward's DNS
+//!                                gave each device for name K (timeouts); one set per name,
+//!                                shared by every device whose policy names it
 //! ```
 //!
 //! A packet costs one verdict-map lookup plus its own device's rules, however many
-//! devices there are; the ruleset grows with devices × their rules.
+//! devices there are; the ruleset grows with devices × their rules. DNS names get
+//! one set per name, keyed by the concatenation (device address . peer address),
+//! rather than one set per device and name: a device still reaches only what it
+//! was itself answered, and the number of sets stays the number of distinct names
+//! (nft 1.0's set lookup while loading a batch is linear in the sets, so per-device
+//! sets made applies quadratic in devices: docs/benchmarks.md).
 //!
 //! Established flows: reply packets (`ct direction reply`) are accepted. A flow a
 //! device rule accepted is marked with the table's generation (`ct mark`), and
@@ -33,7 +40,7 @@
 //! until conntrack forgets it). Steward uses the whole conntrack mark.
 //!
 //! Nothing from MUD files or DNS answers is ever put into a command string: names
-//! become set names we choose (`dN_nK_4`), addresses are parsed `IpAddr`s, and
+//! become set names we choose (`nK_4`), addresses are parsed `IpAddr`s, and
 //! comments are reduced to printable ASCII.
 
 use std::collections::BTreeMap;
@@ -134,7 +141,8 @@ pub struct Learned {
 pub struct Layout {
     /// device id → its index N (chains `dN_out`, `dN_in`).
     pub devices: BTreeMap<String, usize>,
-    /// (device id, name) → the set names (IPv4, IPv6) for that name.
+    /// (device id, name) → the set names (IPv4, IPv6) of that name, whose
+    /// elements are (device address . peer address).
     pub name_sets: BTreeMap<(String, String), (String, String)>,
     /// Number of rules and set elements in the document (for benchmarks, logs).
     pub rules: usize,
@@ -186,6 +194,11 @@ fn rule(chain: &str, expr: Vec<Value>, comment: Option<String>) -> Value {
 }
 
 fn set(name: &str, ty: &str, flags: &[&str], elem: Vec<Value>) -> Value {
+    set_of(name, json!(ty), flags, elem)
+}
+
+/// A set of any type (a concatenation is an array of types).
+fn set_of(name: &str, ty: Value, flags: &[&str], elem: Vec<Value>) -> Value {
     let mut s = json!({"family": FAMILY, "table": TABLE, "name": name, "type": ty});
     if !flags.is_empty() {
         s["flags"] = json!(flags);
@@ -296,6 +309,12 @@ impl Fam {
             Fam::V6 => "ip6",
         }
     }
+    fn addr_type(self) -> &'static str {
+        match self {
+            Fam::V4 => "ipv4_addr",
+            Fam::V6 => "ipv6_addr",
+        }
+    }
     fn suffix(self) -> &'static str {
         match self {
             Fam::V4 => "4",
@@ -323,7 +342,10 @@ struct Builder<'a> {
     cmds: Vec<Value>,
     layout: Layout,
     group_sets: BTreeMap<String, usize>,
-    names_per_device: BTreeMap<String, usize>,
+    /// DNS name → K (sets `nK_4`, `nK_6`).
+    name_index: BTreeMap<String, usize>,
+    /// Learned elements per name set, added once every set exists.
+    name_elems: BTreeMap<String, Vec<Value>>,
 }
 
 impl Builder<'_> {
@@ -561,35 +583,44 @@ impl Builder<'_> {
         i
     }
 
-    fn name_sets(&mut self, dev: &str, idx: usize, name: &str) -> (String, String) {
+    fn name_sets(&mut self, dev: &str, name: &str) -> (String, String) {
         let key = (dev.to_string(), name.to_string());
         if let Some(s) = self.layout.name_sets.get(&key) {
             return s.clone();
         }
-        let k = {
-            let c = self.names_per_device.entry(dev.to_string()).or_insert(0);
-            *c += 1;
-            *c - 1
+        let k = match self.name_index.get(name) {
+            Some(k) => *k,
+            None => {
+                let k = self.name_index.len();
+                self.name_index.insert(name.to_string(), k);
+                for fam in [Fam::V4, Fam::V6] {
+                    let ty = fam.addr_type();
+                    self.cmds.push(set_of(
+                        &format!("n{k}_{}", fam.suffix()),
+                        json!([ty, ty]),
+                        &["timeout"],
+                        vec![],
+                    ));
+                }
+                k
+            }
         };
-        let s4 = format!("d{idx}_n{k}_4");
-        let s6 = format!("d{idx}_n{k}_6");
-        let learned = self.input.learned.names.get(&key);
-        for (fam, s) in [(Fam::V4, &s4), (Fam::V6, &s6)] {
-            let mut elem = vec![];
-            if let Some(l) = learned {
-                for (a, exp) in l.iter().filter(|(a, _)| fam.has(a)) {
-                    if *exp > self.input.now {
-                        elem.push(json!({"elem": {"val": a.to_string(), "timeout": exp - self.input.now}}));
-                    }
+        let s4 = format!("n{k}_4");
+        let s6 = format!("n{k}_6");
+        if let Some(learned) = self.input.learned.names.get(&key) {
+            let own = self
+                .input
+                .addresses
+                .get(dev)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            for (fam, s) in [(Fam::V4, &s4), (Fam::V6, &s6)] {
+                let elems = pair_elems(fam, own, learned, self.input.now);
+                self.layout.elements += elems.len();
+                if !elems.is_empty() {
+                    self.name_elems.entry(s.clone()).or_default().extend(elems);
                 }
             }
-            self.layout.elements += elem.len();
-            let ty = if fam == Fam::V4 {
-                "ipv4_addr"
-            } else {
-                "ipv6_addr"
-            };
-            self.cmds.push(set(s, ty, &["timeout"], elem));
         }
         self.layout.name_sets.insert(key, (s4.clone(), s6.clone()));
         (s4, s6)
@@ -600,7 +631,6 @@ impl Builder<'_> {
     fn endpoint_match(
         &mut self,
         dev: &str,
-        idx: usize,
         e: &Endpoint,
         fam: Fam,
         side: Side,
@@ -632,9 +662,18 @@ impl Builder<'_> {
                 vec![m(field, "==", json!({"set": elems}))]
             }
             Endpoint::Name { name } => {
-                let (s4, s6) = self.name_sets(dev, idx, name);
+                let (s4, s6) = self.name_sets(dev, name);
+                // The device is the source of what it sends and the
+                // destination of what it is sent.
+                let (own, peer) = if side == Side::Out {
+                    ("saddr", "daddr")
+                } else {
+                    ("daddr", "saddr")
+                };
+                let pair =
+                    json!({"concat": [payload(fam.proto(), own), payload(fam.proto(), peer)]});
                 vec![m(
-                    field,
+                    pair,
                     "==",
                     set_ref(if fam == Fam::V4 { &s4 } else { &s6 }),
                 )]
@@ -682,8 +721,7 @@ impl Builder<'_> {
                         (Some(IpVersion::V4), Fam::V6) | (Some(IpVersion::V6), Fam::V4) => continue,
                         _ => {}
                     }
-                    let Some(mut expr) = self.endpoint_match(id, idx, &r.endpoint, fam, side)
-                    else {
+                    let Some(mut expr) = self.endpoint_match(id, &r.endpoint, fam, side) else {
                         continue;
                     };
                     if !proto_match(&mut expr, r, fam, side) {
@@ -810,7 +848,8 @@ pub fn build(input: &BuildInput) -> (Value, Layout) {
         cmds: vec![],
         layout: Layout::default(),
         group_sets: BTreeMap::new(),
-        names_per_device: BTreeMap::new(),
+        name_index: BTreeMap::new(),
+        name_elems: BTreeMap::new(),
     };
     let table = json!({"family": FAMILY, "name": TABLE});
     b.cmds.push(json!({"add": {"table": table.clone()}}));
@@ -855,6 +894,11 @@ pub fn build(input: &BuildInput) -> (Value, Layout) {
     for (id, idx, rules) in devices {
         b.device(&id, idx, &rules);
     }
+    // Addresses learned from DNS, now that every name set exists.
+    for (name, elem) in std::mem::take(&mut b.name_elems) {
+        b.cmds.push(json!({"add": {"element": {
+            "family": FAMILY, "table": TABLE, "name": name, "elem": elem}}}));
+    }
     (json!({"nftables": b.cmds}), b.layout)
 }
 
@@ -896,15 +940,43 @@ pub fn base_table(
     .0
 }
 
-/// Adds DNS-learned addresses to a device's name sets with `timeout_secs`, or
-/// renews their timeout (one transaction).
-pub fn add_elements(set4: &str, set6: &str, addrs: &[IpAddr], timeout_secs: u64) -> Value {
+/// Elements (device address . peer address) for the device's addresses and the
+/// learned peers of one family that have not expired, with what is left of
+/// their timeouts.
+fn pair_elems(fam: Fam, own: &[IpAddr], learned: &BTreeMap<IpAddr, u64>, now: u64) -> Vec<Value> {
+    let mut out = vec![];
+    for (peer, exp) in learned.iter().filter(|(a, exp)| fam.has(a) && **exp > now) {
+        for d in own.iter().filter(|d| fam.has(d)) {
+            out.push(pair_elem(*d, *peer, exp - now));
+        }
+    }
+    out
+}
+
+fn pair_elem(own: IpAddr, peer: IpAddr, timeout: u64) -> Value {
+    json!({"elem": {"val": {"concat": [own.to_string(), peer.to_string()]}, "timeout": timeout}})
+}
+
+/// Adds the addresses Steward's DNS gave a device to a name's sets, paired with
+/// each of the device's own addresses, with `timeout_secs`, or renews their
+/// timeout (one transaction).
+pub fn add_elements(
+    set4: &str,
+    set6: &str,
+    own: &[IpAddr],
+    addrs: &[IpAddr],
+    timeout_secs: u64,
+) -> Value {
     let mut cmds = vec![];
     for (fam, s) in [(Fam::V4, set4), (Fam::V6, set6)] {
         let elem: Vec<Value> = addrs
             .iter()
             .filter(|a| fam.has(a))
-            .map(|a| json!({"elem": {"val": a.to_string(), "timeout": timeout_secs}}))
+            .flat_map(|a| {
+                own.iter()
+                    .filter(|d| fam.has(d))
+                    .map(move |d| pair_elem(*d, *a, timeout_secs))
+            })
             .collect();
         if !elem.is_empty() {
             // add (no-op when present), delete, add: a present element gets the

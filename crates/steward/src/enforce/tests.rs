@@ -198,11 +198,22 @@ fn devices_get_their_own_chains_and_map_entries() {
     assert_eq!(from_lan[1]["data"]["set"][0][0], "02:77:00:00:00:02");
     let to_lan = vmaps(doc, "to_lan");
     assert_eq!(to_lan[0]["data"]["set"][1][1]["goto"]["target"], "d1_in");
-    // The camera's MUD name rule became a per-device set, initially empty.
+    // The camera's MUD name rule became a set of the name, keyed by
+    // (device address . peer address), initially empty.
     let sets = added(doc, "set");
-    let name_set = sets.iter().find(|s| s["name"] == "d0_n0_4").unwrap();
+    let name_set = sets.iter().find(|s| s["name"] == "n0_4").unwrap();
     assert!(name_set.get("elem").is_none());
     assert_eq!(name_set["flags"], serde_json::json!(["timeout"]));
+    assert_eq!(
+        name_set["type"],
+        serde_json::json!(["ipv4_addr", "ipv4_addr"])
+    );
+    let rules = added(doc, "rule");
+    let by_name = rules
+        .iter()
+        .find(|r| r["chain"] == "d0_out" && r.to_string().contains("@n0_4"))
+        .unwrap();
+    assert!(by_name.to_string().contains("\"concat\""), "{by_name}");
     // The unknown (restricted) device may use HTTPS to the Internet, rate limited.
     let rules = added(doc, "rule");
     let d1_out: Vec<&&Value> = rules.iter().filter(|r| r["chain"] == "d1_out").collect();
@@ -245,7 +256,12 @@ fn dns_answers_fill_only_allowed_names_of_the_asking_device() {
     assert_eq!(d.len(), 2, "one apply, one element add");
     let add = d[1].to_string();
     // TTL 30 s + 30 s grace.
-    assert!(add.contains("d0_n0_4") && add.contains("203.0.113.10") && add.contains("60"));
+    // The pair (the asking device . the answer), TTL 30 s + 30 s grace.
+    assert!(add.contains("n0_4") && add.contains("60"), "{add}");
+    assert!(
+        add.contains(r#"{"concat":["10.77.0.11","203.0.113.10"]}"#),
+        "{add}"
+    );
 
     // Hundreds of addresses: at most the configured number per name are held.
     let many: Vec<IpAddr> = (0..300u32)
@@ -263,24 +279,27 @@ fn dns_answers_fill_only_allowed_names_of_the_asking_device() {
     e.apply(Arc::new(policy::compile(&i).unwrap()), addressing(&i))
         .unwrap();
     let last = docs(&rec).pop().unwrap();
-    let set = added(&last, "set")
-        .into_iter()
-        .find(|s| s["name"] == "d0_n0_4")
-        .unwrap()
-        .clone();
-    let first = &set["elem"][0]["elem"];
+    let elems = name_elements(&last, "n0_4");
+    let first = &elems[0]["elem"];
     assert_eq!(first["timeout"], 50);
+    assert_eq!(first["val"]["concat"][0], "10.77.0.11");
     // After expiry they are gone.
     clock.set(1_000_200.0);
     e.apply(Arc::new(policy::compile(&i).unwrap()), addressing(&i))
         .unwrap();
     let last = docs(&rec).pop().unwrap();
-    let set = added(&last, "set")
-        .into_iter()
-        .find(|s| s["name"] == "d0_n0_4")
+    assert!(name_elements(&last, "n0_4").is_empty());
+}
+
+/// The elements a document adds to set `name` (in `add element` commands).
+fn name_elements(doc: &Value, name: &str) -> Vec<Value> {
+    doc["nftables"]
+        .as_array()
         .unwrap()
-        .clone();
-    assert!(set.get("elem").is_none());
+        .iter()
+        .filter(|c| c["add"]["element"]["name"] == name)
+        .flat_map(|c| c["add"]["element"]["elem"].as_array().unwrap().clone())
+        .collect()
 }
 
 #[test]
