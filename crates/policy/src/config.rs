@@ -702,9 +702,13 @@ impl ZoneConfig {
                 deny: vec![],
                 consent: true,
             },
+            // Messaging with Steward itself (telemetry, commands, updates) is
+            // not exposure to anyone else, and a device must reach Steward to
+            // become known and to be patched; a device still needs credentials
+            // for any of it.
             RESTRICTED => ZoneConfig {
-                description: "unknown devices: DNS and NTP through Steward, HTTPS to the Internet at a modest rate, nothing inbound, no lateral traffic".into(),
-                grant: caps(&["dns", "ntp", "internet:443/tcp@1mbit/s"]),
+                description: "unknown devices: DNS and NTP through Steward, HTTPS to the Internet at a modest rate, messaging and updates with Steward only, nothing inbound, no lateral traffic".into(),
+                grant: caps(&["dns", "ntp", "internet:443/tcp@1mbit/s", "telemetry", "commands", "updates"]),
                 deny: vec![],
                 consent: true,
             },

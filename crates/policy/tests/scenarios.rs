@@ -198,7 +198,26 @@ fn restricted_defaults() {
         "nothing inbound: {:#?}",
         p.rules
     );
-    assert!(p.messaging.publish.is_empty() && p.messaging.subscribe.is_empty());
+    // Messaging with Steward only, on the device's own topics.
+    let topics: Vec<&str> = p
+        .messaging
+        .publish
+        .iter()
+        .chain(&p.messaging.subscribe)
+        .map(|g| g.topic.as_str())
+        .collect();
+    assert!(
+        topics.contains(&"steward/v1/devices/unknown/telemetry")
+            && topics.contains(&"steward/v1/devices/unknown/commands/#")
+            && topics.contains(&"steward/v1/devices/unknown/update"),
+        "{topics:?}"
+    );
+    assert!(
+        topics
+            .iter()
+            .all(|t| t.starts_with("steward/v1/devices/unknown/")),
+        "{topics:?}"
+    );
     assert!(!p.has(CapabilityKind::Lateral));
 }
 
@@ -503,24 +522,20 @@ fn plan_after_consent_change() {
     let new = site(vec![rule(
         "luminaires",
         maker("luminaire.example.com"),
-        &["mud", "commands"],
+        &["mud", "ntp"],
         &[],
     )]);
     let p = plan(&old, &new).unwrap();
     assert_eq!(p.changes.len(), 1, "{}", p.to_text());
     let ch = &p.changes[0];
     assert_eq!(ch.device, "lum1");
-    assert_eq!(ch.capabilities_gained, vec!["commands", "mud"]);
+    // ntp is the restricted baseline already: only mud is new.
+    assert_eq!(ch.capabilities_gained, vec!["mud"]);
     assert!(
         ch.gained.iter().any(|g| g
             == "may open TCP connections to fw-update.luminaire.example.com port 443 over IPv4"),
         "{:#?}",
         ch.gained
-    );
-    assert!(
-        ch.gained
-            .iter()
-            .any(|g| g == "may subscribe to steward/v1/devices/lum1/commands/#")
     );
     assert!(ch.lost.is_empty());
     // and back: everything lost

@@ -242,6 +242,8 @@ pub async fn run(
         update_service.clone(),
     );
     broker.set_status_sink(update_service.clone());
+    broker.set_messaging_policy(netpolicy.clone());
+    coap.set_messaging_policy(netpolicy.clone());
     let state = AppState {
         registry: data.registry.clone(),
         ingest: ingest.clone(),
@@ -257,6 +259,7 @@ pub async fn run(
             Some(mqtts.local_addr()?),
             Some(coaps.local_addr()?),
         )),
+        messaging: Some(netpolicy.clone()),
     };
     tracing::info!(http = %http.local_addr()?, mqtts = %mqtts.local_addr()?, coaps = %coaps.local_addr()?, data = %data.path.display(), "Steward is running");
 

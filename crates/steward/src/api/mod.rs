@@ -62,6 +62,8 @@ pub struct AppState {
     pub semantics: crate::semantics::Shared,
     /// Where the gateway is reached, for the forms of Thing Descriptions.
     pub endpoints: Arc<semantic::Endpoints>,
+    /// The devices' messaging ACL from their effective policy (`netpolicy`).
+    pub messaging: Option<Arc<dyn crate::ingest::MessagingPolicy>>,
 }
 
 #[derive(OpenApi)]
@@ -289,6 +291,24 @@ async fn ingest_telemetry(
             }
         })
         .await?;
+    // An HTTP POST of telemetry is a publish to the device's telemetry topic:
+    // the same messaging ACL as MQTT and CoAP, from the device's policy.
+    if let Some(p) = &s.messaging {
+        let topic = format!(
+            "{}/{}/telemetry",
+            crate::ingest::mqtt::TOPIC_ROOT,
+            device.id
+        );
+        if !crate::ingest::await_policy(p.as_ref(), &device.id, std::time::Duration::from_secs(5))
+            .await
+            || p.may_publish(&device.id, &topic) != Some(true)
+        {
+            return Err(ApiError::Forbidden(format!(
+                "the device's policy does not grant `telemetry` (`steward explain {}` says why)",
+                device.id
+            )));
+        }
+    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

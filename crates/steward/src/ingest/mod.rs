@@ -20,6 +20,37 @@ use crate::store::commit::{CommitError, Committer};
 
 pub use payload::{Decoder, Media};
 
+/// Which topics a device may use, as its effective policy says (the policy
+/// engine's messaging ACL, `policy::messaging`): every transport asks this, so
+/// there is no second access-control configuration. A CoAP POST to `/T` is a
+/// publish to `T`.
+pub trait MessagingPolicy: Send + Sync + 'static {
+    /// `None` when the device has no compiled policy (yet, or any more).
+    fn may_publish(&self, device_id: &str, topic: &str) -> Option<bool>;
+    /// `None` when the device has no compiled policy (yet, or any more).
+    fn may_subscribe(&self, device_id: &str, filter: &str) -> Option<bool>;
+}
+
+/// Wait (bounded) until the policy engine has compiled a policy for a device
+/// that was just registered: the engine follows registry events a few times a
+/// second, so a device that connects right after `device add` is not refused.
+pub async fn await_policy(
+    p: &dyn MessagingPolicy,
+    device_id: &str,
+    within: std::time::Duration,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if p.may_publish(device_id, "").is_some() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Why a payload was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {

@@ -320,6 +320,15 @@ impl PolicyService {
             .map(|p| p.messaging.clone())
     }
 
+    fn device_acl<T>(
+        &self,
+        device_id: &str,
+        f: impl FnOnce(&policy::MessagingAcl) -> T,
+    ) -> Option<T> {
+        let s = self.snapshot()?;
+        s.compiled.policies.get(device_id).map(|p| f(&p.messaging))
+    }
+
     /// Fail closed first: the base table before anything else. Then the first
     /// compile and apply.
     pub fn start(&self) -> Result<(), NetPolicyError> {
@@ -434,6 +443,16 @@ impl PolicyService {
                 self.reconcile_blocking(false).await;
             }
         }
+    }
+}
+
+/// The transports' access control comes from the policy applied last.
+impl crate::ingest::MessagingPolicy for PolicyService {
+    fn may_publish(&self, device_id: &str, topic: &str) -> Option<bool> {
+        self.device_acl(device_id, |a| a.may_publish(topic))
+    }
+    fn may_subscribe(&self, device_id: &str, filter: &str) -> Option<bool> {
+        self.device_acl(device_id, |a| a.may_subscribe(filter))
     }
 }
 

@@ -482,9 +482,10 @@ impl Store for SqliteStore {
     }
 
     fn insert_device(&self, d: &Device) -> Result<(), StoreError> {
-        let conn = lock(&self.writer);
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
         let tags = serde_json::to_string(&d.tags).unwrap_or_else(|_| "[]".into());
-        conn.execute(
+        tx.execute(
             &format!("INSERT INTO devices ({DEVICE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6, ?7, ?8)"),
             params![d.id, d.name, d.model, d.zone, d.created, d.last_seen, d.firmware_version, tags],
         )
@@ -495,6 +496,12 @@ impl Store for SqliteStore {
                 e.into()
             }
         })?;
+        // Running servers (the policy engine) follow the event log.
+        tx.execute(
+            "INSERT INTO registry_events (device_id, kind) VALUES (?1, 'created')",
+            [&d.id],
+        )?;
+        tx.commit()?;
         Ok(())
     }
 

@@ -16,6 +16,9 @@ pub enum CoapError {
     Unauthorized(String),
     #[error("{0}")]
     BadOption(String),
+    /// The device's policy does not grant this (its messaging ACL).
+    #[error("{0}")]
+    Forbidden(String),
     #[error(
         "no resource {0}; POST telemetry to /telemetry, GET your update notice from /update and a firmware payload from /fw/{{sha256}}, POST update progress to /update/status (see /.well-known/core)"
     )]
@@ -63,6 +66,7 @@ impl CoapError {
             CoapError::BadRequest(_) => ResponseType::BadRequest,
             CoapError::Unauthorized(_) => ResponseType::Unauthorized,
             CoapError::BadOption(_) => ResponseType::BadOption,
+            CoapError::Forbidden(_) => ResponseType::Forbidden,
             CoapError::NotFound(_) | CoapError::NoPayload(_) | CoapError::NoUpdate(_) => {
                 ResponseType::NotFound
             }

@@ -76,6 +76,9 @@ pub struct CoapServer {
     /// Campaigns (notices, status reports, which device may download which
     /// payload) and the payload store.
     pub(crate) updates: Arc<UpdateService>,
+    /// The devices' messaging ACL from their effective policy; unset (the
+    /// server alone, in unit tests): a device may use its own resources.
+    pub(crate) messaging: std::sync::OnceLock<Arc<dyn crate::ingest::MessagingPolicy>>,
     peers: Mutex<Peers>,
     next_session: std::sync::atomic::AtomicU64,
 }
@@ -106,9 +109,14 @@ impl CoapServer {
             config,
             metrics,
             updates,
+            messaging: std::sync::OnceLock::new(),
             peers: Mutex::new(Peers::default()),
             next_session: std::sync::atomic::AtomicU64::new(1),
         })
+    }
+
+    pub fn set_messaging_policy(&self, p: Arc<dyn crate::ingest::MessagingPolicy>) {
+        let _ = self.messaging.set(p);
     }
 
     /// Serve DTLS sessions on `socket` until `shutdown` resolves; then stop taking

@@ -201,6 +201,37 @@ async fn authorize(
     }
 }
 
+/// Whether the device's policy grants the MQTT-equivalent topic under its own
+/// prefix (`suffix`: `telemetry`, `update`, `update/status`): a POST is a
+/// publish, a GET of a notice or payload is what a subscription to `update` is
+/// on MQTT (RFC 7252 resources mirror the topics, `policy::messaging`).
+async fn granted(
+    server: &CoapServer,
+    device_id: &str,
+    suffix: &str,
+    subscribe: bool,
+    capability: &str,
+) -> Result<(), CoapError> {
+    let Some(p) = server.messaging.get() else {
+        return Ok(());
+    };
+    let topic = format!("{}/{device_id}/{suffix}", crate::ingest::mqtt::TOPIC_ROOT);
+    let ok = crate::ingest::await_policy(p.as_ref(), device_id, Duration::from_secs(5)).await
+        && if subscribe {
+            p.may_subscribe(device_id, &topic)
+        } else {
+            p.may_publish(device_id, &topic)
+        } == Some(true);
+    if ok {
+        Ok(())
+    } else {
+        server.metrics.error("acl_coap");
+        Err(CoapError::Forbidden(format!(
+            "the device's policy does not grant `{capability}` (`steward explain {device_id}` says why)"
+        )))
+    }
+}
+
 /// Authorize and ingest one telemetry body.
 async fn post(
     server: &CoapServer,
@@ -209,6 +240,7 @@ async fn post(
     upload: &Upload,
 ) -> Result<(), CoapError> {
     let device = authorize(server, device_id, generation).await?;
+    granted(server, &device.id, "telemetry", false, "telemetry").await?;
     let decoder = server
         .registry
         .model(&device.model)
@@ -236,6 +268,7 @@ async fn notice(
     generation: u64,
 ) -> Result<Notice, CoapError> {
     let device = authorize(server, device_id, generation).await?;
+    granted(server, &device.id, "update", true, "updates").await?;
     match server.updates.pull_notice(&device.id).await {
         Ok(Some(n)) => {
             server.metrics.message("coap_update_notice");
@@ -259,6 +292,7 @@ async fn status(
     report: &Upload,
 ) -> Result<(), CoapError> {
     let device = authorize(server, device_id, generation).await?;
+    granted(server, &device.id, "update/status", false, "updates").await?;
     match server
         .updates
         .report_status(&device.id, report.payload.clone())
@@ -282,6 +316,7 @@ async fn firmware_block(
     fetch: &Fetch,
 ) -> Result<Chunk, CoapError> {
     let device = authorize(server, device_id, generation).await?;
+    granted(server, &device.id, "update", true, "updates").await?;
     let updates = server.updates.updates().clone();
     let (digest, offset, len) = (fetch.digest.clone(), fetch.offset, fetch.len);
     let chunk = tokio::task::spawn_blocking(move || {

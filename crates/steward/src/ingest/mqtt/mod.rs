@@ -92,6 +92,9 @@ pub trait StatusSink: Send + Sync + 'static {
 pub struct Broker {
     pub(crate) registry: Registry,
     pub(crate) status_sink: std::sync::OnceLock<Arc<dyn StatusSink>>,
+    /// The policy engine's messaging ACL; without one (unit tests of the
+    /// broker alone) a device may use exactly its own topics.
+    pub(crate) messaging: std::sync::OnceLock<Arc<dyn crate::ingest::MessagingPolicy>>,
     pub(crate) ingest: Ingest,
     pub(crate) config: MqttConfig,
     pub(crate) metrics: Arc<Metrics>,
@@ -115,6 +118,7 @@ impl Broker {
         Arc::new(Broker {
             registry,
             status_sink: std::sync::OnceLock::new(),
+            messaging: std::sync::OnceLock::new(),
             ingest,
             config,
             metrics,
@@ -244,6 +248,10 @@ impl Broker {
     }
 
     /// Route devices' update status reports to `sink` (set once, at start).
+    pub fn set_messaging_policy(&self, p: Arc<dyn crate::ingest::MessagingPolicy>) {
+        let _ = self.messaging.set(p);
+    }
+
     pub fn set_status_sink(&self, sink: Arc<dyn StatusSink>) {
         let _ = self.status_sink.set(sink);
     }

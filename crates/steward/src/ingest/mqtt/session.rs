@@ -287,6 +287,25 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
                 return;
             }
         };
+        // The messaging ACL comes from the device's effective policy: wait
+        // (bounded) for the policy engine to have compiled one for a device
+        // registered a moment ago; a device with none is refused.
+        if let Some(p) = self.broker.messaging.get()
+            && !crate::ingest::await_policy(p.as_ref(), &device.id, Duration::from_secs(5)).await
+        {
+            self.broker.metrics.error("auth");
+            tracing::info!(peer = %self.peer, device = %device.id, "connection refused: no policy compiled for the device");
+            self.push(Out::ConnAck {
+                reason: Reason::NotAuthorized,
+                session_present: false,
+                max_packet_size: self.broker.config.max_packet_size,
+                receive_max: self.broker.config.max_inflight,
+                server_keep_alive: None,
+            });
+            let _ = self.flush().await;
+            let _ = self.wr.shutdown().await;
+            return;
+        }
         let telemetry = format!("{TOPIC_ROOT}/{}/telemetry", device.id);
         if let Some(w) = &connect.will
             && !is_telemetry(&telemetry, &w.topic)
@@ -551,9 +570,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
             In::Subscribe { pkid, filters } => {
                 let mut granted = Vec::with_capacity(filters.len());
                 for (filter, qos) in filters {
-                    if may_subscribe(&st.commands, &filter)
-                        || filter == format!("{TOPIC_ROOT}/{}/update", st.device.id)
-                    {
+                    let own = may_subscribe(&st.commands, &filter)
+                        || filter == format!("{TOPIC_ROOT}/{}/update", st.device.id);
+                    if own && self.policy_allows(&st.device.id, &filter, Op::Subscribe) {
                         let q = qos.min(1);
                         st.subscriptions.retain(|(f, _)| *f != filter);
                         st.subscriptions.push((filter, q));
@@ -607,6 +626,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
             }));
             None
         };
+        if !self.policy_allows(&st.device.id, &p.topic, Op::Publish) {
+            self.broker.metrics.error("acl_publish");
+            tracing::info!(device = %st.device.id, topic = %p.topic, "publish refused by the device's policy");
+            return refuse(
+                st,
+                Reason::NotAuthorized,
+                format!(
+                    "the device's policy does not grant publishing to `{}` (`steward explain {}` says why)",
+                    p.topic, st.device.id
+                ),
+            );
+        }
         if let Some(sink) = self.broker.status_sink.get()
             && p.topic == format!("{TOPIC_ROOT}/{}/update/status", st.device.id)
         {
@@ -681,6 +712,28 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
         };
         st.inflight.push_back(fut);
         None
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    Publish,
+    Subscribe,
+}
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
+    /// Whether the device's effective policy grants this topic (true when no
+    /// policy engine is attached: the broker alone, in unit tests). A device
+    /// whose policy is gone (revoked, deleted) is refused.
+    fn policy_allows(&self, device_id: &str, topic: &str, op: Op) -> bool {
+        let Some(p) = self.broker.messaging.get() else {
+            return true;
+        };
+        let verdict = match op {
+            Op::Publish => p.may_publish(device_id, topic),
+            Op::Subscribe => p.may_subscribe(device_id, topic),
+        };
+        verdict.unwrap_or(false)
     }
 }
 
