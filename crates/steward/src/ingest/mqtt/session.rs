@@ -254,6 +254,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
         }
     }
 
+    /// A CONNACK with a refusal, then the connection closed.
+    async fn refuse_connect(&mut self, reason: Reason) {
+        self.push(Out::ConnAck {
+            reason,
+            session_present: false,
+            max_packet_size: self.broker.config.max_packet_size,
+            receive_max: self.broker.config.max_inflight,
+            server_keep_alive: None,
+        });
+        let _ = self.flush().await;
+        let _ = self.wr.shutdown().await;
+    }
+
     async fn run(mut self, cert: Option<String>, deadline: Duration, stop: CancellationToken) {
         let connect = match tokio::time::timeout(deadline, self.read_connect()).await {
             Ok(Ok(c)) => c,
@@ -275,15 +288,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
             Err(reason) => {
                 self.broker.metrics.error("auth");
                 tracing::info!(peer = %self.peer, ?reason, "connection refused");
-                self.push(Out::ConnAck {
-                    reason,
-                    session_present: false,
-                    max_packet_size: self.broker.config.max_packet_size,
-                    receive_max: self.broker.config.max_inflight,
-                    server_keep_alive: None,
-                });
-                let _ = self.flush().await;
-                let _ = self.wr.shutdown().await;
+                self.refuse_connect(reason).await;
                 return;
             }
         };
@@ -295,32 +300,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
         {
             self.broker.metrics.error("auth");
             tracing::info!(peer = %self.peer, device = %device.id, "connection refused: no policy compiled for the device");
-            self.push(Out::ConnAck {
-                reason: Reason::NotAuthorized,
-                session_present: false,
-                max_packet_size: self.broker.config.max_packet_size,
-                receive_max: self.broker.config.max_inflight,
-                server_keep_alive: None,
-            });
-            let _ = self.flush().await;
-            let _ = self.wr.shutdown().await;
+            self.refuse_connect(Reason::NotAuthorized).await;
             return;
         }
         let telemetry = format!("{TOPIC_ROOT}/{}/telemetry", device.id);
         if let Some(w) = &connect.will
             && !is_telemetry(&telemetry, &w.topic)
         {
-            {
-                self.push(Out::ConnAck {
-                    reason: Reason::NotAuthorized,
-                    session_present: false,
-                    max_packet_size: self.broker.config.max_packet_size,
-                    receive_max: self.broker.config.max_inflight,
-                    server_keep_alive: None,
-                });
-                let _ = self.flush().await;
-                return;
-            }
+            self.refuse_connect(Reason::NotAuthorized).await;
+            return;
         }
         let (tx, rx) = mpsc::channel(256);
         let conn_id = self.broker.next_conn_id();
