@@ -3,7 +3,8 @@
 internet namespace). Standard library only.
 
   --https ADDR:PORT   HTTPS file server over DIR (makers' clouds, the MUD server);
-                      /redirect-loop redirects to itself forever
+                      /redirect-loop redirects to itself forever; POST reads
+                      and drops the body (an upload sink) and answers its size
   --http ADDR:PORT    the same over plain HTTP
   --tcp-echo ADDR:PORT
   --udp-echo ADDR:PORT  (NTP-like: one datagram in, the same datagram back)
@@ -44,6 +45,26 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             self.wfile.write(body)
             return
         return super().do_GET()
+
+    def do_POST(self):
+        # An upload sink (rate-limit tests): read the body, answer its size.
+        try:
+            left = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            self.send_error(400, "Content-Length is not a number")
+            return
+        got = 0
+        while left > 0:
+            chunk = self.rfile.read(min(left, 65536))
+            if not chunk:
+                break
+            got += len(chunk)
+            left -= len(chunk)
+        body = ("%d\n" % got).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
 
 class ThreadingHTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):

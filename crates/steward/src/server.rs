@@ -244,6 +244,17 @@ pub async fn run(
     broker.set_status_sink(update_service.clone());
     broker.set_messaging_policy(netpolicy.clone());
     coap.set_messaging_policy(netpolicy.clone());
+    let stop = CancellationToken::new();
+    // The devices' DNS forwarder (off unless Steward is the router). Its answers go
+    // to the sink that keeps the devices' nftables sets.
+    let dns_sink: Arc<dyn crate::enforce::dns::ResolvedSink> = enforcer.clone();
+    let dns = crate::enforce::dns::start(
+        &config.network,
+        &config.dns,
+        dns_sink,
+        clock.clone(),
+        stop.clone(),
+    )?;
     let state = AppState {
         registry: data.registry.clone(),
         ingest: ingest.clone(),
@@ -260,10 +271,10 @@ pub async fn run(
             Some(coaps.local_addr()?),
         )),
         messaging: Some(netpolicy.clone()),
+        dns: dns.as_ref().map(|(f, _)| f.clone()),
     };
     tracing::info!(http = %http.local_addr()?, mqtts = %mqtts.local_addr()?, coaps = %coaps.local_addr()?, data = %data.path.display(), "Steward is running");
 
-    let stop = CancellationToken::new();
     tokio::spawn(update_service.run(stop.clone()));
     let api_stop = stop.clone();
     let http_tls = config
@@ -276,20 +287,10 @@ pub async fn run(
     }));
     let broker_stop = stop.clone();
     let mqtt = tokio::spawn(broker.run(mqtts, async move { broker_stop.cancelled().await }));
-    // The devices' DNS forwarder (off unless Steward is the router). Its answers go
-    // to the sink that keeps the devices' nftables sets.
-    let dns_sink: Arc<dyn crate::enforce::dns::ResolvedSink> = enforcer.clone();
     let policy_loop = tokio::spawn(netpolicy.clone().run(
         stop.clone(),
         std::time::Duration::from_secs(config.enforce.reconcile_secs.max(1)),
     ));
-    let dns = crate::enforce::dns::start(
-        &config.network,
-        &config.dns,
-        dns_sink,
-        clock.clone(),
-        stop.clone(),
-    )?;
     // The devices' DHCP server (off unless Steward is the router).
     let dhcp = crate::enforce::dhcp::start(
         &config.network,
@@ -309,7 +310,7 @@ pub async fn run(
         let _ = dhcp.await;
     }
     let _ = policy_loop.await;
-    if let Some(dns) = dns {
+    if let Some((_, dns)) = dns {
         let _ = dns.await;
     }
     let _ = coap.await;

@@ -61,7 +61,7 @@ upstreams = ["127.0.0.1:{port}"]
 "#,
         lan.gw_if
     );
-    let _gw = NsGateway::start(&lan.gw, &dir.path().join("gw"), &config);
+    let gw = NsGateway::start(&lan.gw, &dir.path().join("gw"), &config);
     let dig = |ns: &str, server: &str, from: &[&str]| {
         let out = Command::new("ip")
             .args([
@@ -103,4 +103,15 @@ upstreams = ["127.0.0.1:{port}"]
     lan.gw_run(&["ip", "route", "add", "10.99.0.5/32", "dev", &lan.gw_if]);
     let out = dig(&lan.dev, "10.216.0.1", &["-b", "10.99.0.5"]);
     assert!(out.contains("status: REFUSED"), "{out}");
+    // The per-address statistics, over the API.
+    let stats = gw.get("/api/v1/dns/stats");
+    let dev = stats
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "10.216.0.5")
+        .unwrap_or_else(|| panic!("{stats:#}"));
+    assert!(dev["queries"].as_u64().unwrap() >= 1, "{dev:#}");
+    assert!(dev["answered"].as_u64().unwrap() >= 1, "{dev:#}");
+    assert!(dev["addresses"].as_u64().unwrap() >= 1, "{dev:#}");
 }

@@ -206,6 +206,41 @@ grant = ["lateral:same-manufacturer"]
         "restricted: no lateral ping"
     );
 
+    // The plug's HTTPS is rate limited (1 Mbit/s): an upload far above it meets
+    // the limit, packet after packet, and the over-rate rule drops some (its
+    // counter says so). No flow bypasses the limiter once accepted.
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, vec![0x5au8; 3 << 20]).unwrap();
+    let up = lab.exec(
+        &lab.dev(3),
+        15,
+        &[
+            "curl",
+            "-sSk",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{size_upload}",
+            "--max-time",
+            "8",
+            "--data-binary",
+            &format!("@{}", big.display()),
+            "https://203.0.113.10/",
+        ],
+    );
+    let table = s.table().expect("table in place");
+    let over = table
+        .lines()
+        .find(|l| l.contains("(over rate)"))
+        .unwrap_or_else(|| panic!("no over-rate rule: {table}"));
+    let r3: Vec<&str> = table.lines().filter(|l| l.contains("r3 zone")).collect();
+    assert!(
+        !over.contains("packets 0 "),
+        "the limit never bit: {r3:#?} {} {}",
+        String::from_utf8_lossy(&up.stdout),
+        String::from_utf8_lossy(&up.stderr)
+    );
+
     // The unknown host gets nothing but DHCP/DNS to Steward.
     assert!(
         !lab.curl_ok(4, "https://203.0.113.10/"),
@@ -718,4 +753,29 @@ fn mud_dns_names_are_enforced_through_stewards_dns() {
         table.contains("203.0.113.31"),
         "the new address is in the device's set"
     );
+
+    // DNS is a capability: in quarantine the device gets no answers; back in
+    // its zone it does again.
+    let resolves = || {
+        let out = lab.exec(
+            &lab.dev(1),
+            5,
+            &[
+                "dig",
+                "+time=1",
+                "+tries=1",
+                "@10.77.0.1",
+                "api.example.test",
+                "A",
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout).contains("status: NOERROR")
+    };
+    assert!(resolves());
+    s.cli_ok(&["device", "update", "thing", "--zone", "quarantine"]);
+    Lab::wait_for("a quarantined device to get no DNS answers", 30, || {
+        !resolves()
+    });
+    s.cli_ok(&["device", "update", "thing", "--zone", "trusted"]);
+    Lab::wait_for("DNS answers again in zone trusted", 30, resolves);
 }

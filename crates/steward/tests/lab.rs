@@ -60,10 +60,21 @@ fn lab_up_serves_and_tears_down() {
         );
     }
     assert!(lab.ping_ok(1, &lab.dev_addr(2)), "lateral ping");
-    let list = lab.exec(&r, 5, &["nft", "list", "chain", "inet", "labcheck", "fwd"]);
-    let text = String::from_utf8_lossy(&list.stdout);
+    let list = lab.exec(&r, 5, &["nft", "list", "chain", "inet", "labcheck", "seen"]);
     assert!(
-        !text.contains("packets 0 "),
+        list.status.success(),
+        "nft list: {}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    let text = String::from_utf8_lossy(&list.stdout);
+    let packets: u64 = text
+        .split_whitespace()
+        .skip_while(|w| *w != "packets")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no counter in the listing: {text}"));
+    assert!(
+        packets > 0,
         "the forward hook saw no lateral packet: {text}"
     );
 

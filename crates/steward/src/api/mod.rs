@@ -5,6 +5,8 @@
 //! - `tls.rs`: a TLS listener, so the API is served over HTTPS off loopback.
 //! - `updates.rs`: firmware updates (anchors, uploads, campaigns, payload download).
 //! - `policy.rs`: effective policies, explain, plan/apply, the policy audit log.
+//! - `leases.rs`: lease events from another DHCP server; `dns.rs`: the devices'
+//!   DNS statistics.
 //! - `wot.rs`: Thing Descriptions, Thing Models, a model's semantic declarations.
 //! - `ngsild.rs`: the read-only NGSI-LD API (`/ngsi-ld/v1/entities`).
 //! - this file: routes, authentication, handlers.
@@ -12,6 +14,7 @@
 //! Authentication: operators send `Authorization: Bearer <admin token>`; devices
 //! posting telemetry send `Authorization: Bearer <device token>`.
 
+mod dns;
 mod error;
 mod leases;
 mod ngsild;
@@ -64,6 +67,8 @@ pub struct AppState {
     pub endpoints: Arc<semantic::Endpoints>,
     /// The devices' messaging ACL from their effective policy (`netpolicy`).
     pub messaging: Option<Arc<dyn crate::ingest::MessagingPolicy>>,
+    /// The devices' DNS forwarder, when it runs (its per-device statistics).
+    pub dns: Option<Arc<crate::enforce::dns::Forwarder>>,
 }
 
 #[derive(OpenApi)]
@@ -134,6 +139,7 @@ pub fn router(state: AppState) -> Router {
         .merge(leases::router())
         .merge(updates::routes(4 << 20))
         .merge(policy::routes())
+        .merge(dns::router())
         .merge(wot::router())
         .merge(ngsild::router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })

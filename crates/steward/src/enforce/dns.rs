@@ -646,6 +646,9 @@ fn guarded_parse(bytes: &[u8]) -> Result<ClientQuery, Rejected> {
     })
 }
 
+/// A running forwarder (for its statistics) and its task.
+pub type Running = (Arc<Forwarder>, tokio::task::JoinHandle<()>);
+
 /// Start the forwarder when `[dns] enabled`: bind its sockets and serve until
 /// `stop` is cancelled. `None` when it is off.
 pub fn start(
@@ -654,7 +657,7 @@ pub fn start(
     sink: Arc<dyn ResolvedSink>,
     clock: SharedClock,
     stop: tokio_util::sync::CancellationToken,
-) -> Result<Option<tokio::task::JoinHandle<()>>, DnsError> {
+) -> Result<Option<Running>, DnsError> {
     if !dns.enabled {
         return Ok(None);
     }
@@ -662,9 +665,11 @@ pub fn start(
     let (udp, tcp) = bind(net, dns)?;
     tracing::info!(listen = %dns.listen, upstreams = ?settings.upstreams, "DNS forwarder for the devices");
     let fwd = Forwarder::new(settings, sink, clock);
-    Ok(Some(tokio::spawn(
-        fwd.serve(udp, tcp, async move { stop.cancelled().await }),
-    )))
+    let task = tokio::spawn(
+        fwd.clone()
+            .serve(udp, tcp, async move { stop.cancelled().await }),
+    );
+    Ok(Some((fwd, task)))
 }
 
 #[cfg(test)]

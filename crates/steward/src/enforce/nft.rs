@@ -9,8 +9,9 @@
 //! chain forward  (hook forward)  not LAN → accept; ct established reply → accept;
 //!                                ct related → accept; ct invalid → drop;
 //!                                oifname LAN → jump to_lan; iifname LAN → jump from_lan; accept
-//! chain input    (hook input)    not LAN → accept; replies; DHCP, DNS → accept;
-//!                                ip saddr vmap { addr : goto dN_out }; drop
+//! chain input    (hook input)    not LAN → accept; replies; DHCP → accept;
+//!                                ip saddr vmap { addr : goto dN_out };
+//!                                DNS from addresses no device claims → accept; drop
 //! chain from_lan                 ip saddr vmap { addr : goto dN_out }; ip6 saddr vmap …;
 //!                                ether saddr vmap { mac : goto dN_out }; log + drop
 //! chain to_lan                   ip daddr vmap { addr : goto dN_in }; ip6 …; log + drop
@@ -37,7 +38,9 @@
 //! is checked once against the new policy. A flow the new policy still allows
 //! is marked again and never cut; a flow it forbids is dropped at that packet
 //! (its originator can send nothing more; replies of the dead flow may trickle
-//! until conntrack forgets it). Steward uses the whole conntrack mark.
+//! until conntrack forgets it). Steward uses the whole conntrack mark. A flow
+//! allowed under a rate limit (`internet@RATE`) is never marked: every packet
+//! the device sends meets the limit (what it is sent back is not limited).
 //!
 //! Nothing from MUD files or DNS answers is ever put into a command string: names
 //! become set names we choose (`nK_4`), addresses are parsed `IpAddr`s, and
@@ -490,16 +493,6 @@ impl Builder<'_> {
         self.push_rule(
             "input",
             vec![
-                m(meta("l4proto"), "==", json!({"set": ["udp", "tcp"]})),
-                m(payload("th", "dport"), "==", json!(site.ports.dns)),
-                counter(),
-                verdict("accept"),
-            ],
-            Some("DNS to Steward".into()),
-        );
-        self.push_rule(
-            "input",
-            vec![
                 m(meta("l4proto"), "==", json!("ipv6-icmp")),
                 m(
                     payload("icmpv6", "type"),
@@ -510,11 +503,26 @@ impl Builder<'_> {
             ],
             Some("IPv6 neighbour discovery".into()),
         );
+        // A known device's own chain decides what it may ask of Steward (its
+        // `dns`, `ntp`, `telemetry`, … grants; a quarantined device or a `deny
+        // = ["dns"]` gets no answers).
         for (fam, map) in [(Fam::V4, &out4), (Fam::V6, &out6)] {
             if let Some(r) = vmap_rule(payload(fam.proto(), "saddr"), map) {
                 self.push_rule("input", r, Some("the sending device's policy".into()));
             }
         }
+        // An address no device claims yet (a device that has not taken a DHCP
+        // lease) may resolve, as the restricted zone would let it.
+        self.push_rule(
+            "input",
+            vec![
+                m(meta("l4proto"), "==", json!({"set": ["udp", "tcp"]})),
+                m(payload("th", "dport"), "==", json!(site.ports.dns)),
+                counter(),
+                verdict("accept"),
+            ],
+            Some("DNS to Steward from an address no device claims".into()),
+        );
         self.push_rule(
             "input",
             vec![counter(), log(cfg, "steward drop input: "), verdict("drop")],
@@ -747,6 +755,7 @@ impl Builder<'_> {
                                 over.push(json!({"limit": {"rate": bytes, "per": "second",
                                     "rate_unit": "bytes", "burst": bytes.max(16_000),
                                     "burst_unit": "bytes", "inv": true}}));
+                                over.push(counter());
                                 over.push(verdict("drop"));
                                 self.push_rule(
                                     chain_name,
@@ -755,10 +764,12 @@ impl Builder<'_> {
                                 );
                             }
                             expr.push(counter());
-                            if side == Side::Out {
-                                // The accepting step marks the flow; an `In`
-                                // return is not the last word (LAN to LAN, the
-                                // sender's rules follow).
+                            // The accepting step marks the flow, so its later
+                            // packets skip the device chain; an `In` return is
+                            // not the last word (LAN to LAN, the sender's rules
+                            // follow), and a rate-limited flow is not marked:
+                            // every packet the device sends meets the limit.
+                            if side == Side::Out && r.rate.is_none() {
                                 expr.push(mark_set(self.input.generation));
                             }
                             expr.push(verdict(ok));
