@@ -195,4 +195,51 @@ deny = ["commands"]
     );
     assert_eq!(r.code.as_deref(), Some("2.04"), "{}", r.text);
     assert_eq!(gw.readings(&d.id).len(), before + 2);
+
+    // Every move is in the audit log: who, what changed for the device, when;
+    // through the API the actor is the admin token.
+    let admin = format!("Authorization: Bearer {}", gw.admin);
+    let (code, body) = gw.curl(
+        "PATCH",
+        &format!("/api/v1/devices/{}", d.id),
+        &[
+            "-H",
+            &admin,
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            r#"{"tags":["roof"]}"#,
+        ],
+    );
+    assert_eq!(code, 200, "{body}");
+    let audit = gw.admin_get("/api/v1/policy/audit?limit=20");
+    let entries = audit.as_array().unwrap();
+    let moved = entries
+        .iter()
+        .find(|e| {
+            e["action"] == "device"
+                && e["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("zone restricted → quarantine"))
+        })
+        .unwrap_or_else(|| panic!("{audit:#}"));
+    assert!(
+        moved["actor"].as_str().unwrap().starts_with("cli:"),
+        "{moved:#}"
+    );
+    assert!(
+        moved["summary"].as_str().unwrap().contains("telemetry"),
+        "the entry says what the device lost: {moved:#}"
+    );
+    let tagged = entries
+        .iter()
+        .find(|e| e["reason"].as_str().is_some_and(|r| r.contains("roof")))
+        .unwrap_or_else(|| panic!("{audit:#}"));
+    assert!(
+        tagged["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("admin-token:"),
+        "{tagged:#}"
+    );
 }

@@ -208,6 +208,15 @@ impl FromRequestParts<AppState> for Admin {
 }
 
 impl AppState {
+    /// Who acts with the admin token, for audit logs: only one admin token
+    /// exists, named by its hash's prefix.
+    pub(crate) fn admin_actor(&self) -> String {
+        format!(
+            "admin-token:{}",
+            &self.admin_hash[..12.min(self.admin_hash.len())]
+        )
+    }
+
     /// Run a registry or store call on the blocking pool (SQLite does file I/O).
     async fn registry<T, E>(
         &self,
@@ -395,7 +404,23 @@ async fn update_device(
     body: Bytes,
 ) -> Result<Json<Device>, ApiError> {
     let patch: DevicePatch = parse_json(&body)?;
-    Ok(Json(s.registry(move |r| r.update(&id, patch)).await?))
+    let actor = s.admin_actor();
+    Ok(Json(
+        s.registry(move |r| -> Result<Device, ApiError> {
+            let before = r.get(&id)?;
+            let after = r.update(&id, patch)?;
+            // A new zone or tags change the device's privileges: audited.
+            let config = crate::netpolicy::in_force(
+                r.store(),
+                &::policy::PolicyConfig::default(),
+                r.clock(),
+                "steward",
+            )?;
+            crate::netpolicy::audit_device_change(r, config, &before, &after, &actor, r.clock())?;
+            Ok(after)
+        })
+        .await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/devices/{id}", tag = "devices", security(("admin_token" = [])),

@@ -153,11 +153,7 @@ async fn apply(
             "`reason` must say why (it goes into the audit log)".into(),
         ));
     }
-    // Only one admin token exists; the audit names it by its hash's prefix.
-    let actor = format!(
-        "admin-token:{}",
-        &s.admin_hash[..12.min(s.admin_hash.len())]
-    );
+    let actor = s.admin_actor();
     let v = s
         .registry(move |r| -> Result<serde_json::Value, ApiError> {
             let (plan, entry) =

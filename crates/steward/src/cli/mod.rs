@@ -591,7 +591,9 @@ fn device(command: DeviceCommand) -> anyhow::Result<()> {
             tags,
             common,
         } => {
-            let d = open(&common)?.registry.update(
+            let data = open(&common)?;
+            let before = data.registry.get(&device)?;
+            let d = data.registry.update(
                 &device,
                 crate::registry::DevicePatch {
                     name,
@@ -599,6 +601,21 @@ fn device(command: DeviceCommand) -> anyhow::Result<()> {
                     firmware_version: firmware,
                     tags,
                 },
+            )?;
+            // A new zone or tags change the device's privileges: audited.
+            let config = crate::netpolicy::in_force(
+                &data.store,
+                &common.load()?.policy,
+                data.registry.clock(),
+                &crate::netpolicy::cli_actor(),
+            )?;
+            crate::netpolicy::audit_device_change(
+                &data.registry,
+                config,
+                &before,
+                &d,
+                &crate::netpolicy::cli_actor(),
+                data.registry.clock(),
             )?;
             print_json(&d)
         }

@@ -267,6 +267,49 @@ pub fn apply(
     Ok((plan, entry))
 }
 
+/// Writes an audit entry when an operator moved a device to another zone or
+/// changed its tags (its privileges follow): who, what (the device's policy
+/// before and after, in words), when. Nothing is written when neither changed.
+pub fn audit_device_change(
+    registry: &Registry,
+    config: PolicyConfig,
+    before: &crate::registry::Device,
+    after: &crate::registry::Device,
+    actor: &str,
+    clock: &SharedClock,
+) -> Result<Option<PolicyAudit>, NetPolicyError> {
+    if before.zone == after.zone && before.tags == after.tags {
+        return Ok(None);
+    }
+    let (now_inputs, _) = gather(registry, config)?;
+    let mut then_inputs = now_inputs.clone();
+    for d in then_inputs.devices.iter_mut().filter(|d| d.id == after.id) {
+        d.zone = Some(before.zone.clone());
+        d.tags = before.tags.clone();
+    }
+    let plan = policy::diff(
+        &policy::compile(&then_inputs)?,
+        &policy::compile(&now_inputs)?,
+    );
+    let mut what = vec![];
+    if before.zone != after.zone {
+        what.push(format!("zone {} → {}", before.zone, after.zone));
+    }
+    if before.tags != after.tags {
+        what.push(format!("tags {:?} → {:?}", before.tags, after.tags));
+    }
+    let mut entry = PolicyAudit {
+        seq: 0,
+        time: clock.now(),
+        actor: actor.to_string(),
+        action: "device".into(),
+        reason: format!("device {} ({}): {}", after.name, after.id, what.join(", ")),
+        summary: plan.to_text(),
+    };
+    entry.seq = registry.store().append_policy_audit(&entry)?;
+    Ok(Some(entry))
+}
+
 /// What the server compiled and applied last.
 pub struct Snapshot {
     pub inputs: Inputs,
