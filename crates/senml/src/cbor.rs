@@ -63,7 +63,7 @@ pub(crate) fn decode(bytes: &[u8], limits: Limits) -> Result<Vec<Record>, Error>
 fn describe(e: ciborium::de::Error<std::io::Error>, consumed: usize, limits: Limits) -> String {
     use ciborium::de::Error as E;
     match e {
-        E::Io(_) => format!("input ends after {consumed} bytes, in the middle of an item"),
+        E::Io(_) => format!("CBOR input ends after {consumed} bytes, in the middle of an item"),
         E::Syntax(at) => format!("malformed CBOR at byte {at}"),
         E::Semantic(Some(at), msg) => format!("{msg} (at byte {at})"),
         E::Semantic(None, msg) => msg,

@@ -279,8 +279,8 @@ fn hostile_input_gets_clear_errors_and_stores_nothing() {
     // argument, a reserved additional-info value, a reserved simple value, a lone
     // break, an indefinite byte string with a non-string chunk, invalid UTF-8, and
     // inside the pack a reserved value. The last two are packs cut short inside
-    // their first record: the error names the record and says the input ends
-    // (the senml crate's record-level errors do not repeat the word CBOR).
+    // their first record: the error names the record and says the CBOR input
+    // ends.
     let chosen: [(&str, &[&str]); 10] = [
         ("18", &["CBOR", "input ends"]),
         ("1900", &["CBOR", "input ends"]),
@@ -290,8 +290,8 @@ fn hostile_input_gets_clear_errors_and_stores_nothing() {
         ("5f01ff", &["malformed CBOR"]),
         ("62c0ae", &["malformed CBOR"]),
         ("9ffeff", &["record 0", "malformed CBOR"]),
-        ("81", &["record 0", "input ends"]),
-        ("9f", &["record 0", "input ends"]),
+        ("81", &["record 0", "CBOR input ends"]),
+        ("9f", &["record 0", "CBOR input ends"]),
     ];
     for (hex_item, needles) in chosen {
         let item = hex::decode(hex_item).unwrap();
