@@ -222,27 +222,42 @@ impl Enforcer {
             addrs.retain(|_, exp| *exp > now);
             !addrs.is_empty() && compiled.policies.contains_key(dev)
         });
-        let learned = st.learned.clone();
         let generation = next_generation(st.generation, now);
-        let (doc, layout) = nft::build(&BuildInput {
-            compiled: &compiled,
-            config: &self.config,
-            lan: &self.lan,
-            macs: &addressing.macs,
-            addresses: &addressing.ips,
-            learned: &learned,
-            now,
-            generation,
-        });
-        let applied = Applied {
-            devices: compiled.policies.len(),
-            rules: layout.rules,
-            elements: layout.elements,
-            bytes: doc.to_string().len(),
+        // With enforcement off there is no table to build: the policy is kept
+        // for explaining and messaging only (building the document costs
+        // ~1 MB per device of memory, for nothing).
+        let (applied, layout) = match &self.backend {
+            None => (
+                Applied {
+                    devices: compiled.policies.len(),
+                    rules: compiled.rule_count(),
+                    elements: 0,
+                    bytes: 0,
+                },
+                Layout::default(),
+            ),
+            Some(b) => {
+                let learned = st.learned.clone();
+                let (doc, layout) = nft::build(&BuildInput {
+                    compiled: &compiled,
+                    config: &self.config,
+                    lan: &self.lan,
+                    macs: &addressing.macs,
+                    addresses: &addressing.ips,
+                    learned: &learned,
+                    now,
+                    generation,
+                });
+                let applied = Applied {
+                    devices: compiled.policies.len(),
+                    rules: layout.rules,
+                    elements: layout.elements,
+                    bytes: doc.to_string().len(),
+                };
+                b.apply(&doc)?;
+                (applied, layout)
+            }
         };
-        if let Some(b) = &self.backend {
-            b.apply(&doc)?;
-        }
         let mut by_addr = BTreeMap::new();
         for (dev, ips) in &addressing.ips {
             for ip in ips {

@@ -324,8 +324,20 @@ fn off_mode_applies_nothing_but_keeps_the_policy() {
     let i = inputs("");
     let c = Arc::new(policy::compile(&i).unwrap());
     e.start(&policy::Site::default()).unwrap();
-    e.apply(c.clone(), addressing(&i)).unwrap();
+    let applied = e.apply(c.clone(), addressing(&i)).unwrap();
+    // The policy is kept (explain, messaging) ...
     assert_eq!(e.compiled().unwrap().policies.len(), 2);
+    assert_eq!(applied.devices, 2);
+    assert_eq!(applied.rules, c.rule_count());
+    // ... but no table is built, and DNS answers open nothing.
+    assert_eq!((applied.bytes, applied.elements), (0, 0));
+    let cam: IpAddr = "10.77.0.11".parse().unwrap();
+    let api: IpAddr = "203.0.113.10".parse().unwrap();
+    assert_eq!(
+        e.allow_resolved(cam, "api.example.test", &[api], Duration::from_secs(30))
+            .unwrap(),
+        0
+    );
 }
 
 #[test]
