@@ -4,6 +4,7 @@
 #   lab.sh up PREFIX [DEVICES]     build the lab (idempotent: tears down PREFIX first)
 #   lab.sh down PREFIX             tear it down (kills only the processes it started)
 #   lab.sh set-host PREFIX NAME ADDR   change (or add) NAME's address in the lab DNS
+#   lab.sh add-hosts PREFIX NAME ADDR... give NAME more addresses in the lab DNS
 #   lab.sh env PREFIX              print the lab's facts (also in /tmp/steward-lab-PREFIX/env)
 #
 # PREFIX (letters and digits, at most 8) names every namespace, so several labs
@@ -224,10 +225,24 @@ set_host() {
   kill -HUP "$(cat "$labdir/dnsmasq.pid")"
 }
 
+add_hosts() {
+  local name="${1:-}"
+  shift || true
+  [[ "$name" =~ ^[a-zA-Z0-9.-]+$ ]] || die "add-hosts: bad name '$name'"
+  [ -f "$labdir/hosts" ] || die "no lab '$prefix' (run lab.sh up $prefix first)"
+  [ $# -ge 1 ] || die "add-hosts: give addresses"
+  for addr in "$@"; do
+    [[ "$addr" =~ ^[0-9a-fA-F.:]+$ ]] || die "add-hosts: bad address '$addr'"
+    echo "$addr $name" >>"$labdir/hosts"
+  done
+  kill -HUP "$(cat "$labdir/dnsmasq.pid")"
+}
+
 case "$cmd" in
   up) up "${3:-3}" ;;
   down) down ;;
   set-host) set_host "${3:-}" "${4:-}" ;;
+  add-hosts) shift 2; add_hosts "$@" ;;
   env) cat "$labdir/env" ;;
   *) die "unknown command '$cmd' (up, down, set-host, env)" ;;
 esac

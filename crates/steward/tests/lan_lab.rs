@@ -8,7 +8,9 @@
 //!   in its set, nothing else, and keeps reaching `moving` after its address moves;
 //! - a device that only runs udhcpc (option 161 names its MUD file) is registered,
 //!   its MUD file fetched from the lab's HTTPS server and its policy applied with
-//!   no operator action.
+//!   no operator action;
+//! - a name with 300 addresses: the answer is capped, the kernel holds exactly
+//!   what the device was answered, and the rest of the policy is unchanged.
 
 mod common;
 
@@ -82,18 +84,18 @@ fn write_mud(lab: &Lab) {
             &[
                 ("api", https_to("api.example.test")),
                 ("moving", https_to("moving.example.test")),
+                ("many", https_to("many.example.test")),
             ],
         ),
     )
     .unwrap();
 }
 
-#[test]
-fn dns_names_of_a_mud_file_hold_through_stewards_answers_even_when_addresses_move() {
-    let lab = Lab::up(1);
-    write_mud(&lab);
-    let dir = tempfile::tempdir().unwrap();
-    let s = LabSteward::start(&lab, &dir.path().join("data"), &config(&lab));
+/// Steward in the lab with model `thermo` (the MUD file above) and device
+/// `thermo-1` at lab host 1.
+fn thermo_in_lab(lab: &Lab, dir: &std::path::Path) -> LabSteward {
+    write_mud(lab);
+    let s = LabSteward::start(lab, &dir.join("data"), &config(lab));
     s.cli_ok(&[
         "model",
         "add",
@@ -110,7 +112,7 @@ fn dns_names_of_a_mud_file_hold_through_stewards_answers_even_when_addresses_mov
         "--model",
         "thermo",
         "--out",
-        dir.path().join("certs").to_str().unwrap(),
+        dir.join("certs").to_str().unwrap(),
     ]);
     s.cli_ok(&[
         "policy",
@@ -119,6 +121,14 @@ fn dns_names_of_a_mud_file_hold_through_stewards_answers_even_when_addresses_mov
         &lab.dev_addr(1),
         &lab.dev_mac(1),
     ]);
+    s
+}
+
+#[test]
+fn dns_names_of_a_mud_file_hold_through_stewards_answers_even_when_addresses_move() {
+    let lab = Lab::up(1);
+    let dir = tempfile::tempdir().unwrap();
+    let _s = thermo_in_lab(&lab, dir.path());
 
     // By name, resolved through Steward (the device's resolver is 10.77.0.1).
     Lab::wait_for("thermo-1 reaches api.example.test:443 by name", 60, || {
@@ -154,6 +164,61 @@ fn dns_names_of_a_mud_file_hold_through_stewards_answers_even_when_addresses_mov
     let o = lab.exec(&lab.dev(1), 5, &["dig", "+short", "moving.example.test"]);
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "203.0.113.31");
     assert!(!lab.curl_ok(1, "http://other.example.test/"));
+}
+
+#[test]
+fn hundreds_of_addresses_for_one_name_are_capped_and_the_rules_stay_correct() {
+    let lab = Lab::up(1);
+    let dir = tempfile::tempdir().unwrap();
+    let s = thermo_in_lab(&lab, dir.path());
+    Lab::wait_for("thermo-1 reaches api.example.test:443 by name", 60, || {
+        lab.curl_ok(1, "https://api.example.test/")
+    });
+    // A hostile (or merely huge) answer: 300 addresses for one allowed name.
+    let many: Vec<String> = (0..300u32)
+        .map(|i| format!("198.18.{}.{}", i / 250, 1 + i % 250))
+        .collect();
+    lab.add_hosts("many.example.test", &many);
+    let o = lab.exec(
+        &lab.dev(1),
+        10,
+        &["dig", "+tcp", "+time=3", "many.example.test", "A"],
+    );
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(text.contains("status: NOERROR"), "{text}");
+    let answered: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("\tA\t") || l.contains(" A "))
+        .filter_map(|l| l.split_whitespace().last())
+        .filter(|a| a.starts_with("198.18."))
+        .collect();
+    assert!(
+        !answered.is_empty() && answered.len() <= 64,
+        "the answer is trimmed to Steward's cap: {} addresses\n{text}",
+        answered.len()
+    );
+    // The kernel holds exactly the addresses the device was answered for that
+    // name (paired with the device's address), no more.
+    let table = s.table().expect("table in place");
+    let held: Vec<&str> = table
+        .split([',', '{', '}', '\n'])
+        .map(str::trim)
+        .filter(|e| e.starts_with("10.77.0.11 . 198.18."))
+        .collect();
+    assert_eq!(held.len(), answered.len(), "{held:?} vs {answered:?}");
+    for a in &answered {
+        assert!(
+            held.iter().any(|h| h.split_whitespace().nth(2) == Some(*a)),
+            "{a} answered but not in the set"
+        );
+    }
+    // The rest of the policy is untouched: the allowed name still works, other
+    // ports and hosts stay closed, Steward still answers.
+    assert!(lab.curl_ok(1, "https://api.example.test/"));
+    assert!(!lab.tcp_ok(1, "203.0.113.10", 80));
+    assert!(!lab.curl_ok(1, "http://other.example.test/"));
+    let o = lab.exec(&lab.dev(1), 5, &["dig", "+short", "api.example.test"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "203.0.113.10");
 }
 
 #[test]

@@ -313,9 +313,16 @@ async fn download(
             device.id
         )));
     }
-    let mut file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|_| ApiError::NotFound(format!("no firmware payload {digest}")))?;
+    let mut file = tokio::fs::File::open(&path).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            ApiError::NotFound(format!("no firmware payload {digest}"))
+        } else {
+            // Out of file descriptors, say: the device should come back, not
+            // conclude the payload is gone.
+            tracing::warn!(%digest, error = %e, "payload open");
+            ApiError::Unavailable(format!("payload {digest} cannot be read now ({e}); retry"))
+        }
+    })?;
     let len = file
         .metadata()
         .await

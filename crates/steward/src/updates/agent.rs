@@ -152,6 +152,9 @@ impl Updater {
             .use_preconfigured_tls((*opts.tls).clone())
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(120))
+            // A device downloads rarely: no idle connection is kept open after
+            // a download (it would hold a socket on both sides for nothing).
+            .pool_max_idle_per_host(0)
             .build()?;
         let handle = AgentHandle::default();
         lock(&handle.stats).installed_seq = opts.installed_seq;
@@ -329,7 +332,7 @@ impl Agent {
     async fn download(&self, url: &str, digest: &str, size: u64) -> Result<Vec<u8>, String> {
         let mut partial = self.partial.lock().await;
         let buf = partial.entry(digest.to_string()).or_default();
-        for _attempt in 0..5 {
+        for attempt in 0..5 {
             if buf.len() as u64 >= size {
                 break;
             }
@@ -344,13 +347,19 @@ impl Agent {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::debug!(device = %self.opts.device_id, error = %e, "download failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    tokio::time::sleep(Duration::from_millis(300 * (1 + attempt as u64))).await;
                     continue;
                 }
             };
             match resp.status().as_u16() {
                 200 => buf.clear(),
                 206 => lock(&self.handle.stats).resumed += 1,
+                // The gateway is busy (503) or failing for now: try again.
+                s @ 500..=599 => {
+                    tracing::debug!(device = %self.opts.device_id, status = s, "download: server error; retrying");
+                    tokio::time::sleep(Duration::from_millis(300 * (1 + attempt as u64))).await;
+                    continue;
+                }
                 s => {
                     let body = resp.text().await.unwrap_or_default();
                     return Err(format!("download answered {s}: {body}"));

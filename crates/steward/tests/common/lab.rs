@@ -147,6 +147,21 @@ impl Lab {
         );
     }
 
+    /// Gives `name` more addresses in the lab DNS.
+    pub fn add_hosts(&self, name: &str, addrs: &[String]) {
+        let out = Command::new("bash")
+            .arg(lab_script())
+            .args(["add-hosts", &self.prefix, name])
+            .args(addrs)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "lab.sh add-hosts: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Wait until `f` holds (polling), or fail with `what`.
     pub fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(secs);
