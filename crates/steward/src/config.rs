@@ -36,6 +36,7 @@ pub struct Config {
     pub network: NetworkConfig,
     pub dns: DnsConfig,
     pub dhcp: DhcpConfig,
+    pub ntp: NtpConfig,
     pub coap: CoapConfig,
     pub updates: UpdatesConfig,
     /// `[enforce]`: nftables on the router (netpolicy, enforce).
@@ -190,11 +191,12 @@ impl Default for StoreConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NetworkConfig {
-    /// The devices' interface (e.g. `lan0`); the DNS and DHCP sockets are bound to it.
+    /// The devices' interface (e.g. `lan0`); the DNS, DHCP and NTP sockets are bound to it.
     pub lan_interface: String,
     /// The interface towards the Internet.
     pub uplink_interface: String,
-    /// The devices' prefixes: DNS queries from elsewhere are refused.
+    /// The devices' prefixes: DNS queries from elsewhere are refused, NTP
+    /// requests ignored.
     pub lan_prefixes: Vec<ipnet::IpNet>,
 }
 
@@ -237,6 +239,31 @@ pub struct DhcpConfig {
     pub port: u16,
     /// Fixed addresses for known MAC addresses.
     pub reservations: Vec<DhcpReservation>,
+}
+
+/// The SNTP server for the devices (`enforce::ntp`): the `ntp` capability of a
+/// policy opens UDP 123 to Steward, and this answers there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NtpConfig {
+    pub enabled: bool,
+    /// UDP address the devices ask (Steward's LAN address, port 123).
+    pub listen: SocketAddr,
+    /// The stratum Steward announces, 1 to 15: one more than the servers the
+    /// host's own NTP client (chrony, systemd-timesyncd) follows. 3 fits a host
+    /// that follows public stratum-2 servers; devices prefer lower strata when
+    /// they know several servers.
+    pub stratum: u8,
+}
+
+impl Default for NtpConfig {
+    fn default() -> Self {
+        NtpConfig {
+            enabled: false,
+            listen: SocketAddr::from(([0, 0, 0, 0], 123)),
+            stratum: 3,
+        }
+    }
 }
 
 /// A fixed address for one MAC address.

@@ -255,6 +255,10 @@ pub async fn run(
         clock.clone(),
         stop.clone(),
     )?;
+    // The devices' time server (off unless Steward is the router): what answers
+    // when a policy's `ntp` capability opens UDP 123 to Steward.
+    let ntp =
+        crate::enforce::ntp::start(&config.network, &config.ntp, clock.clone(), stop.clone())?;
     let state = AppState {
         registry: data.registry.clone(),
         ingest: ingest.clone(),
@@ -312,6 +316,9 @@ pub async fn run(
     let _ = policy_loop.await;
     if let Some((_, dns)) = dns {
         let _ = dns.await;
+    }
+    if let Some(ntp) = ntp {
+        let _ = ntp.await;
     }
     let _ = coap.await;
     // SSE streams never end by themselves: give the API a moment, then move on.

@@ -9,6 +9,8 @@
 //!   (the devices' nftables sets of allowed names), which [`Enforcer`] implements.
 //! - `dhcp.rs`: the devices' DHCPv4 server, and [`dhcp::record_lease`], where a
 //!   lease (ours, or another server's via the API) registers a device.
+//! - `ntp.rs`: the devices' SNTP server, what answers when a policy's `ntp`
+//!   capability opens UDP 123 to Steward.
 //!
 //! Fail closed: [`Enforcer::start`] installs the base table (LAN traffic dropped
 //! except DHCP and DNS to Steward) before anything else, and the table stays in
@@ -18,6 +20,7 @@
 pub mod dhcp;
 pub mod dns;
 pub mod nft;
+pub mod ntp;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
