@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Steward's build and tests need, only when it is missing. Idempotent.
 # Debian packages: the third-party clients and servers the end-to-end tests use as
-# real peers (libcoap3-bin: coap-client-openssl for CoAP over DTLS-PSK), and the C
+# real peers (libcoap3-bin: coap-client-openssl for CoAP over DTLS-PSK; ntpsec-ntpdig:
+# an NTP client for Steward's NTP service), and the C
 # libraries some crates link (OpenSSL for CMS in the mud crate).
 set -euo pipefail
 
@@ -10,7 +11,7 @@ have() { command -v "$1" >/dev/null 2>&1; }
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
 for pkg in mosquitto mosquitto-clients libssl-dev pkg-config openssl curl python3-pip procps iproute2 nftables dnsutils busybox jq \
-    iputils-ping netcat-openbsd socat iperf3 dnsmasq-base \
+    iputils-ping netcat-openbsd socat iperf3 dnsmasq-base ntpsec-ntpdig \
     libcoap3-bin; do
   have_pkg "$pkg" || need_apt+=("$pkg")
 done
