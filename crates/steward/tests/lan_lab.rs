@@ -7,8 +7,8 @@
 //!   name: the device reaches them through the addresses Steward's DNS answers put
 //!   in its set, nothing else, and keeps reaching `moving` after its address moves;
 //! - a device that only runs udhcpc (option 161 names its MUD file) is registered,
-//!   its MUD file fetched from the lab's HTTPS server and its policy applied with
-//!   no operator action;
+//!   its MUD file fetched from the lab's HTTPS server, its maker's signature
+//!   verified, and its policy applied with no operator action;
 //! - a name with 300 addresses: the answer is capped, the kernel holds exactly
 //!   what the device was answered, and the rest of the policy is unchanged.
 
@@ -227,7 +227,29 @@ fn a_udhcpc_device_gets_its_mud_policy_with_no_operator_action() {
     let lab = Lab::up(1);
     write_mud(&lab);
     let dir = tempfile::tempdir().unwrap();
-    let s = LabSteward::start(&lab, &dir.path().join("data"), &config(&lab));
+    // The maker signs its MUD file (RFC 8520 §13.2: thermo.p7s beside it) with a
+    // certificate from its own CA; Steward trusts that CA for MUD signatures and
+    // accepts no unsigned file here, so the policy below only comes from a
+    // verified file.
+    let pki = dir.path().join("maker");
+    std::fs::create_dir_all(&pki).unwrap();
+    common::maker_pki(&pki, "Acme");
+    let signed = std::process::Command::new(common::BIN)
+        .args(["mud", "sign", "--key"])
+        .arg(pki.join("signer.key"))
+        .arg("--cert")
+        .arg(pki.join("signer.pem"))
+        .arg(lab.www().join("thermo.json"))
+        .output()
+        .unwrap();
+    assert!(signed.status.success(), "{}", common::text(&signed));
+    assert!(lab.www().join("thermo.p7s").exists());
+    let cfg = config(&lab).replace(
+        "unsigned_makers = [\"mud.example.test\"]",
+        &format!("signers = [\"{}\"]", pki.join("ca.pem").display()),
+    );
+    assert!(cfg.contains("signers = ["), "{cfg}");
+    let s = LabSteward::start(&lab, &dir.path().join("data"), &cfg);
 
     // The device host gives up its static address and asks Steward's DHCP server.
     let dev = lab.dev(1);

@@ -4,6 +4,9 @@
 //! capture written here, usage errors (exit 2), and `show` against a local HTTPS
 //! server.
 
+mod common;
+
+use common::maker_pki;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -33,86 +36,6 @@ fn p(path: &Path) -> &str {
 
 fn vectors() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/mud")
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let o = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the openssl tool (scripts/deps.sh installs it)");
-    assert!(o.status.success(), "openssl {args:?}: {}", text(&o));
-}
-
-/// A maker CA and a signing certificate under it, made with the openssl tool:
-/// `ca.pem`, `signer.pem`, `signer.key` in `dir`.
-fn maker_pki(dir: &Path, org: &str) {
-    std::fs::write(
-        dir.join("signer.ext"),
-        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "3650",
-            "-subj",
-            &format!("/O={org}/CN={org} MUD CA"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "signer.key",
-            "-out",
-            "signer.csr",
-            "-subj",
-            &format!("/O={org}/CN=mud signer"),
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "signer.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "signer.pem",
-            "-days",
-            "365",
-            "-extfile",
-            "signer.ext",
-        ],
-    );
 }
 
 /// `steward mud new` then `steward mud sign`: the maker's two commands.
