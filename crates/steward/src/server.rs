@@ -159,11 +159,19 @@ pub async fn bind(config: &Config) -> anyhow::Result<(TcpListener, TcpListener)>
     Ok((http, mqtts))
 }
 
-/// Bind the CoAP over DTLS address.
+/// Bind the CoAP over DTLS address. Every device's datagrams arrive on this
+/// one socket: its receive buffer is asked for 4 MiB (the kernel caps it at
+/// `net.core.rmem_max`), so bursts from many devices are not dropped before
+/// Steward reads them (a dropped confirmable request costs the device a
+/// retransmission after 2–3 s, RFC 7252 §4.2).
 pub async fn bind_coaps(config: &Config) -> anyhow::Result<UdpSocket> {
-    UdpSocket::bind(config.server.coaps)
+    let socket = UdpSocket::bind(config.server.coaps)
         .await
-        .map_err(|e| anyhow::anyhow!("binding CoAP/DTLS {}: {e}", config.server.coaps))
+        .map_err(|e| anyhow::anyhow!("binding CoAP/DTLS {}: {e}", config.server.coaps))?;
+    if let Err(e) = socket2::SockRef::from(&socket).set_recv_buffer_size(4 << 20) {
+        tracing::warn!(error = %e, "CoAP socket receive buffer left at the default");
+    }
+    Ok(socket)
 }
 
 /// Run the gateway on bound listeners until `shutdown` resolves. Order on the way

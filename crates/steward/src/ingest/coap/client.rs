@@ -98,17 +98,41 @@ impl CoapClient {
         p.to_bytes_unlimited().unwrap_or_default()
     }
 
-    /// POST telemetry as a confirmable request and wait for the response.
+    /// POST telemetry as a confirmable request and wait for its response,
+    /// retransmitting as RFC 7252 §4.2 says: a datagram lost on the way (a full
+    /// socket buffer under load) is sent again after ACK_TIMEOUT × a random
+    /// factor up to ACK_RANDOM_FACTOR, doubling, at most MAX_RETRANSMIT times
+    /// (§4.8). The server answers a retransmission from its deduplication cache,
+    /// so nothing is stored twice. A late answer to an earlier message is skipped.
     pub async fn post(
         &mut self,
         content_format: u16,
         payload: &[u8],
     ) -> Result<Response, ClientError> {
+        const ACK_TIMEOUT: Duration = Duration::from_secs(2);
+        const ACK_RANDOM_FACTOR: f64 = 1.5;
+        const MAX_RETRANSMIT: u32 = 4;
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
-        self.send_raw(&Self::telemetry_request(id, true, content_format, payload))
-            .await?;
-        self.recv().await
+        let request = Self::telemetry_request(id, true, content_format, payload);
+        let mut wait = ACK_TIMEOUT.mul_f64(1.0 + rand::random::<f64>() * (ACK_RANDOM_FACTOR - 1.0));
+        let mut waited = Duration::ZERO;
+        for _ in 0..=MAX_RETRANSMIT {
+            self.send_raw(&request).await?;
+            let deadline = tokio::time::Instant::now() + wait;
+            loop {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                match self.recv_within(left).await {
+                    Ok(r) if r.message_id == id => return Ok(r),
+                    Ok(_) => continue,
+                    Err(ClientError::Timeout(_)) => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            waited += wait;
+            wait *= 2;
+        }
+        Err(ClientError::Timeout(waited))
     }
 
     /// Send one datagram as is (a test retransmits with the same message id).
