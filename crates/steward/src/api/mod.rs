@@ -410,13 +410,14 @@ async fn update_device(
             let before = r.get(&id)?;
             let after = r.update(&id, patch)?;
             // A new zone or tags change the device's privileges: audited.
-            let config = crate::netpolicy::in_force(
-                r.store(),
+            crate::netpolicy::audit_device_change(
+                r,
                 &::policy::PolicyConfig::default(),
+                &before,
+                &after,
+                &actor,
                 r.clock(),
-                "steward",
             )?;
-            crate::netpolicy::audit_device_change(r, config, &before, &after, &actor, r.clock())?;
             Ok(after)
         })
         .await?,

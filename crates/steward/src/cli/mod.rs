@@ -603,15 +603,9 @@ fn device(command: DeviceCommand) -> anyhow::Result<()> {
                 },
             )?;
             // A new zone or tags change the device's privileges: audited.
-            let config = crate::netpolicy::in_force(
-                &data.store,
-                &common.load()?.policy,
-                data.registry.clock(),
-                &crate::netpolicy::cli_actor(),
-            )?;
             crate::netpolicy::audit_device_change(
                 &data.registry,
-                config,
+                &common.load()?.policy,
                 &before,
                 &d,
                 &crate::netpolicy::cli_actor(),

@@ -126,7 +126,7 @@ impl Settings {
 /// Bind the forwarder's UDP socket and TCP listener on `[dns] listen`, to
 /// `[network] lan_interface` when one is set (SO_BINDTODEVICE).
 pub fn bind(net: &NetworkConfig, dns: &DnsConfig) -> Result<(UdpSocket, TcpListener), DnsError> {
-    use socket2::{Domain, Protocol, Socket, Type};
+    use socket2::{Protocol, Type};
     let addr = dns.listen;
     let device = net.lan_interface.clone();
     let err = |what: &'static str, device: &str| {
@@ -142,16 +142,7 @@ pub fn bind(net: &NetworkConfig, dns: &DnsConfig) -> Result<(UdpSocket, TcpListe
             source,
         }
     };
-    let make = |ty: Type, proto: Protocol| -> std::io::Result<Socket> {
-        let s = Socket::new(Domain::for_address(addr), ty, Some(proto))?;
-        s.set_reuse_address(true)?;
-        if !device.is_empty() {
-            s.bind_device(Some(device.as_bytes()))?;
-        }
-        s.bind(&addr.into())?;
-        s.set_nonblocking(true)?;
-        Ok(s)
-    };
+    let make = |ty: Type, proto: Protocol| super::lan_socket(addr, &device, ty, proto);
     let udp = make(Type::DGRAM, Protocol::UDP).map_err(err("UDP", &device))?;
     let udp = UdpSocket::from_std(udp.into()).map_err(err("UDP", &device))?;
     let tcp = make(Type::STREAM, Protocol::TCP)

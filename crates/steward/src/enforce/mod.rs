@@ -32,6 +32,25 @@ use serde::{Deserialize, Serialize};
 use crate::clock::SharedClock;
 use nft::{Backend, BuildInput, Layout, Learned};
 
+/// A non-blocking socket of Steward's LAN services (DNS, NTP) bound to `addr`
+/// and, when `device` is set, to that interface only (SO_BINDTODEVICE), so
+/// nothing off the LAN reaches it.
+pub(crate) fn lan_socket(
+    addr: std::net::SocketAddr,
+    device: &str,
+    ty: socket2::Type,
+    proto: socket2::Protocol,
+) -> std::io::Result<socket2::Socket> {
+    let s = socket2::Socket::new(socket2::Domain::for_address(addr), ty, Some(proto))?;
+    s.set_reuse_address(true)?;
+    if !device.is_empty() {
+        s.bind_device(Some(device.as_bytes()))?;
+    }
+    s.bind(&addr.into())?;
+    s.set_nonblocking(true)?;
+    Ok(s)
+}
+
 /// Whether Steward drives the kernel's firewall.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

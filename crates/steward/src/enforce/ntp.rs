@@ -176,7 +176,7 @@ impl Server {
 /// Bind the server's UDP socket on `[ntp] listen`, to `[network] lan_interface`
 /// when one is set (SO_BINDTODEVICE).
 pub fn bind(net: &NetworkConfig, ntp: &NtpConfig) -> Result<UdpSocket, NtpError> {
-    use socket2::{Domain, Protocol, Socket, Type};
+    use socket2::{Protocol, Type};
     let addr = ntp.listen;
     let device = net.lan_interface.clone();
     let err = |source| NtpError::Bind {
@@ -188,17 +188,7 @@ pub fn bind(net: &NetworkConfig, ntp: &NtpConfig) -> Result<UdpSocket, NtpError>
         },
         source,
     };
-    let make = || -> std::io::Result<Socket> {
-        let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-        s.set_reuse_address(true)?;
-        if !device.is_empty() {
-            s.bind_device(Some(device.as_bytes()))?;
-        }
-        s.bind(&addr.into())?;
-        s.set_nonblocking(true)?;
-        Ok(s)
-    };
-    let s = make().map_err(err)?;
+    let s = super::lan_socket(addr, &device, Type::DGRAM, Protocol::UDP).map_err(err)?;
     UdpSocket::from_std(s.into()).map_err(err)
 }
 

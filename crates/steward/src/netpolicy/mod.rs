@@ -272,7 +272,7 @@ pub fn apply(
 /// before and after, in words), when. Nothing is written when neither changed.
 pub fn audit_device_change(
     registry: &Registry,
-    config: PolicyConfig,
+    file_config: &PolicyConfig,
     before: &crate::registry::Device,
     after: &crate::registry::Device,
     actor: &str,
@@ -281,6 +281,7 @@ pub fn audit_device_change(
     if before.zone == after.zone && before.tags == after.tags {
         return Ok(None);
     }
+    let config = in_force(registry.store(), file_config, clock, actor)?;
     let (now_inputs, _) = gather(registry, config)?;
     let mut then_inputs = now_inputs.clone();
     for d in then_inputs.devices.iter_mut().filter(|d| d.id == after.id) {
@@ -354,15 +355,7 @@ impl PolicyService {
             .clone()
     }
 
-    /// The device's messaging ACL, from the policy applied last.
-    pub fn messaging(&self, device_id: &str) -> Option<policy::MessagingAcl> {
-        let s = self.snapshot()?;
-        s.compiled
-            .policies
-            .get(device_id)
-            .map(|p| p.messaging.clone())
-    }
-
+    /// `f` of the device's messaging ACL, from the policy applied last.
     fn device_acl<T>(
         &self,
         device_id: &str,

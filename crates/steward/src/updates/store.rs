@@ -443,16 +443,6 @@ impl UpdateStore {
             .optional()?)
     }
 
-    /// Whether any campaign refers to a payload (so it must be kept).
-    pub fn payload_known(&self, digest: &str) -> Result<bool, UpdateError> {
-        let conn = lock(&self.conn);
-        Ok(conn.query_row(
-            "SELECT COUNT(*) > 0 FROM firmware WHERE payload_digest = ?1",
-            [digest],
-            |r| r.get(0),
-        )?)
-    }
-
     /// Whether a campaign offers the payload with this digest to this device:
     /// a device may download only what it has been offered, not every image
     /// the gateway holds.
